@@ -1,0 +1,89 @@
+// Wires the data flow: sources -> aggregation -> collector snapshot -> instruments -> exporters.
+import type { Logger } from 'pino';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { Aggregator } from './aggregation/aggregator.js';
+import { Collector } from './collection/collector.js';
+import { parseDuration } from './config/duration.js';
+import { ConfigError } from './config/load.js';
+import type { AgentConfig } from './config/schema.js';
+import { readPrivileges } from './host/capabilities.js';
+import { hostIO } from './host/io.js';
+import { ProcessResolver } from './host/processes.js';
+import { SnapshotProducer } from './instruments/producer.js';
+import { registerSelfMetrics } from './instruments/self-metrics.js';
+import { createPrometheusReader, startMetricsServer, type MetricsServer } from './exporters/prometheus.js';
+import { agentResource } from './exporters/resource.js';
+import { createSources } from './sources/registry.js';
+import type { HostIO, Source } from './sources/types.js';
+import { VERSION } from './version.js';
+import { INSTRUMENTATION_SCOPE } from './semconv.js';
+
+/** Exited processes stay exported this many cycles, so their last increments are scraped. */
+const RETAIN_CYCLES = 2;
+
+export interface Core {
+  sources: Source[];
+  collector: Collector;
+}
+
+/** Sources, aggregation and the collector, probed and ready for cycles. */
+export async function buildCore(config: AgentConfig, logger: Logger, io: HostIO = hostIO): Promise<Core> {
+  const privileges = await readPrivileges(io, config.procRoot);
+  const sources = createSources(config.sources, { config, io, privileges });
+  const resolver = await ProcessResolver.create(io, config.procRoot);
+  const aggregator = new Aggregator(resolver, {
+    retainCycles: RETAIN_CYCLES,
+    maxProcesses: config.maxProcesses,
+    startTimeMs: io.now(),
+    now: io.now,
+  });
+  const collector = new Collector(sources, aggregator, { intervalMs: intervalMs(config), logger, now: io.now });
+  await collector.init();
+  return { sources, collector };
+}
+
+export function intervalMs(config: AgentConfig): number {
+  return parseDuration(config.interval)!;
+}
+
+export interface RunningAgent {
+  core: Core;
+  metrics?: MetricsServer;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
+  const core = await buildCore(config, logger);
+  const { collector, sources } = core;
+  const producer = new SnapshotProducer(() => collector.snapshot, VERSION);
+  const readers = [];
+  const prometheus = config.prometheus.enabled ? createPrometheusReader(producer) : undefined;
+  if (prometheus) readers.push(prometheus);
+  const meterProvider = new MeterProvider({ resource: agentResource(config), readers });
+  registerSelfMetrics(meterProvider.getMeter(INSTRUMENTATION_SCOPE, VERSION), collector, sources);
+
+  let metrics: MetricsServer | undefined;
+  if (prometheus) {
+    const { host, port } = config.prometheus;
+    try {
+      metrics = await startMetricsServer(prometheus, { notReadyReason: () => collector.notReadyReason() }, host, port);
+    } catch (err) {
+      await collector.stop();
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw new ConfigError(`prometheus.port: cannot listen on ${host}:${port} (${code})`);
+    }
+    logger.info({ url: `http://${host}:${metrics.port}/metrics` }, 'prometheus endpoint listening');
+  }
+  collector.start();
+
+  const running: RunningAgent = {
+    core,
+    async stop() {
+      await collector.stop();
+      await metrics?.close();
+      await meterProvider.shutdown().catch(() => undefined);
+    },
+  };
+  if (metrics) running.metrics = metrics;
+  return running;
+}

@@ -1,0 +1,163 @@
+// Folds what the sources collected into per-process monotonic totals and current connections,
+// and prepares the snapshot the exporters read.
+import { KERNEL_PROCESS, type Family } from '../semconv.js';
+import type { ProcessIdentity, ProcessResolver } from '../host/processes.js';
+import type { Collection, Increment, SocketRecord } from '../sources/types.js';
+import { ProcessEntry } from './process-entry.js';
+import { SocketLedger } from './socket-ledger.js';
+import type { Snapshot } from './snapshot.js';
+import { TopN } from './top.js';
+
+export interface AggregatorOptions {
+  /** Cycles an exited process stays exported, so its last increments are seen once. */
+  retainCycles: number;
+  /** --max-processes; 0 means no cap. */
+  maxProcesses: number;
+  /** Start of the pseudo-processes' series. */
+  startTimeMs: number;
+  now: () => number;
+}
+
+const KERNEL_KEY = `${KERNEL_PROCESS.pid}/0`;
+
+export class Aggregator {
+  private readonly entries = new Map<string, ProcessEntry>();
+  private readonly ledgers = new Map<string, SocketLedger>();
+  private readonly kernel: ProcessEntry;
+  private readonly top: TopN;
+  private cycle = 0;
+
+  constructor(
+    private readonly resolver: ProcessResolver,
+    private readonly options: AggregatorOptions,
+  ) {
+    this.kernel = new ProcessEntry({
+      key: KERNEL_KEY,
+      pid: KERNEL_PROCESS.pid,
+      startTicks: 0,
+      startTimeMs: options.startTimeMs,
+      name: KERNEL_PROCESS.name,
+    });
+    this.entries.set(KERNEL_KEY, this.kernel);
+    this.top = new TopN(options.startTimeMs);
+  }
+
+  /** Starts a cycle: connections are counted afresh from this cycle's snapshots. */
+  beginCycle(): void {
+    this.cycle++;
+    this.resolver.beginCycle();
+    for (const entry of this.entries.values()) entry.connections = new Map();
+  }
+
+  /**
+   * Credits one source's collection for the families it serves.
+   * `baseline`: the source has just taken these families over at runtime; see SocketLedger.
+   */
+  async ingest(source: string, collection: Collection, families: ReadonlySet<Family>, baseline = false): Promise<void> {
+    const bytes = families.has('bytes');
+    const packets = families.has('packets');
+    if (collection.sockets) {
+      const owners = await this.owners(collection.sockets);
+      if (bytes || packets) this.creditSockets(source, collection.sockets, owners, bytes, packets, baseline);
+      if (families.has('connections')) this.countConnections(collection.sockets, owners);
+    }
+    if (collection.increments && (bytes || packets)) await this.creditIncrements(collection.increments, bytes, packets);
+  }
+
+  /** Forgets a source's per-socket state once it stops serving, so a later takeover starts from a baseline. */
+  release(source: string): void {
+    this.ledgers.delete(source);
+  }
+
+  /** Ends a cycle: processes found gone are kept `retainCycles` more cycles, then dropped. */
+  async endCycle(): Promise<void> {
+    const checks = [...this.entries.values()]
+      .filter((entry) => entry !== this.kernel)
+      .map(async (entry) => {
+        if (await this.resolver.isAlive(entry.identity)) {
+          entry.exitedCycle = undefined;
+          return;
+        }
+        entry.exitedCycle ??= this.cycle;
+        if (this.cycle - entry.exitedCycle >= this.options.retainCycles) this.entries.delete(entry.identity.key);
+      });
+    await Promise.all(checks);
+  }
+
+  snapshot(): Snapshot {
+    const others = [...this.entries.values()].filter((entry) => entry !== this.kernel);
+    const { top, other } = this.top.select(others, this.options.maxProcesses);
+    const processes = [this.kernel, ...top].map((entry) => entry.series());
+    if (other) processes.push(other);
+    return { timeMs: this.options.now(), processes, trackedProcesses: others.length };
+  }
+
+  /** The entry of the process that owns each socket: the lowest live PID among its holders. */
+  private async owners(sockets: readonly SocketRecord[]): Promise<Map<SocketRecord, ProcessEntry>> {
+    const pids = new Set<number>();
+    for (const socket of sockets) for (const pid of socket.pids) pids.add(pid);
+    const identities = new Map<number, ProcessIdentity>();
+    await Promise.all(
+      [...pids].map(async (pid) => {
+        const identity = await this.resolver.resolve(pid);
+        if (identity) identities.set(pid, identity);
+      }),
+    );
+    const owners = new Map<SocketRecord, ProcessEntry>();
+    for (const socket of sockets) {
+      // pids are sorted ascending, so the first live one is the lowest: one owner per socket,
+      // so a socket shared after fork is neither double counted in bytes nor in connections.
+      for (const pid of socket.pids) {
+        const identity = identities.get(pid);
+        if (identity) {
+          owners.set(socket, this.entryFor(identity));
+          break;
+        }
+      }
+    }
+    return owners;
+  }
+
+  private entryFor(identity: ProcessIdentity): ProcessEntry {
+    let entry = this.entries.get(identity.key);
+    if (!entry) {
+      entry = new ProcessEntry(identity);
+      this.entries.set(identity.key, entry);
+    }
+    return entry;
+  }
+
+  private creditSockets(
+    source: string,
+    sockets: readonly SocketRecord[],
+    owners: ReadonlyMap<SocketRecord, ProcessEntry>,
+    bytes: boolean,
+    packets: boolean,
+    baseline: boolean,
+  ): void {
+    let ledger = this.ledgers.get(source);
+    const firstSight = !ledger;
+    if (!ledger) this.ledgers.set(source, (ledger = new SocketLedger()));
+    const credits = ledger.apply(sockets, (s) => owners.get(s)?.identity.key, KERNEL_KEY, baseline && firstSight);
+    for (const { owner, socket, delta } of credits) {
+      // The previous owner may have exited and been dropped; its socket's remainder goes to [kernel].
+      const entry = this.entries.get(owner) ?? this.kernel;
+      entry.credit(socket.transport, delta, bytes, packets);
+    }
+  }
+
+  private countConnections(sockets: readonly SocketRecord[], owners: ReadonlyMap<SocketRecord, ProcessEntry>): void {
+    for (const socket of sockets) {
+      (owners.get(socket) ?? this.kernel).countConnection(socket.transport, socket.state);
+    }
+  }
+
+  private async creditIncrements(increments: readonly Increment[], bytes: boolean, packets: boolean): Promise<void> {
+    for (const inc of increments) {
+      const identity = inc.pid > 0 ? await this.resolver.resolve(inc.pid) : undefined;
+      // A process that already exited cannot be named; its traffic is kept under [kernel].
+      const entry = identity ? this.entryFor(identity) : this.kernel;
+      entry.credit(inc.transport, inc, bytes, packets);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// netproc-agent: per-process network traffic as OpenTelemetry metrics.
+import { doctorCommand } from './commands/doctor.js';
+import { onceCommand } from './commands/once.js';
+import { runCommand } from './commands/run.js';
+import { ConfigError, loadInvocation, schemaLeaves } from './config/load.js';
+import { createLogger } from './log.js';
+import { VERSION } from './version.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  const { command, config } = loadInvocation(argv, process.env);
+  if (command === 'help') return printHelp();
+  if (command === 'version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (command === 'doctor') return doctorCommand(config);
+  const logger = createLogger(config.logLevel);
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  return command === 'once' ? onceCommand(config, logger) : runCommand(config, logger);
+}
+
+function printHelp(): number {
+  const flags = schemaLeaves()
+    .filter(([, leaf]) => leaf.arg)
+    .map(([key, leaf]) => `  --${leaf.arg!.padEnd(18)} ${leaf.doc} [${key}]`);
+  process.stdout.write(
+    [
+      'usage: netproc-agent [run|once|doctor] [flags]',
+      '',
+      '  run      collect every interval and export (default)',
+      '  once     collect over --duration and print a table or --format json',
+      '  doctor   what each source needs, what is missing here, and the fix',
+      '',
+      '  --config FILE          YAML or JSON config file (keys as in config/agent.example.yaml)',
+      '  --no-prometheus        do not serve /metrics',
+      ...flags,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`netproc-agent: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`netproc-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

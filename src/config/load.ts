@@ -1,0 +1,139 @@
+// Builds the configuration from, in rising precedence: defaults, the config file, NETPROC_* env, flags.
+// Any problem is a ConfigError with one line that names the key; the CLI exits 2 on it.
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import convict from 'convict';
+import { parse as parseYaml } from 'yaml';
+import { schema, type AgentConfig } from './schema.js';
+
+export const COMMANDS = ['run', 'once', 'doctor'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface Invocation {
+  command: Command | 'help' | 'version';
+  config: AgentConfig;
+  configFile?: string;
+}
+
+interface SchemaLeaf {
+  arg?: string;
+  format: unknown;
+  doc: string;
+}
+
+/** Every leaf of the schema with its dotted key. */
+export function schemaLeaves(node: object = schema, prefix = ''): Array<[string, SchemaLeaf]> {
+  const leaves: Array<[string, SchemaLeaf]> = [];
+  for (const [key, value] of Object.entries(node)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (value && typeof value === 'object' && 'doc' in value) leaves.push([path, value as SchemaLeaf]);
+    else leaves.push(...schemaLeaves(value as object, path));
+  }
+  return leaves;
+}
+
+function flagOptions(): NonNullable<ParseArgsConfig['options']> {
+  const options: NonNullable<ParseArgsConfig['options']> = {
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' },
+  };
+  for (const [, leaf] of schemaLeaves()) {
+    if (!leaf.arg) continue;
+    if (leaf.format === Boolean) {
+      options[leaf.arg] = { type: 'boolean' };
+      options[`no-${leaf.arg}`] = { type: 'boolean' };
+    } else {
+      options[leaf.arg] = { type: 'string' };
+    }
+  }
+  return options;
+}
+
+export function loadInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation {
+  const [first, ...rest] = argv;
+  let command: Invocation['command'] = 'run';
+  let flags = [...argv];
+  if (first !== undefined && !first.startsWith('-')) {
+    if (!(COMMANDS as readonly string[]).includes(first)) {
+      throw new ConfigError(`command: unknown command ${JSON.stringify(first)}; accepted: ${COMMANDS.join(', ')}`);
+    }
+    command = first as Command;
+    flags = rest;
+  }
+
+  let parsed;
+  try {
+    parsed = parseArgs({ args: flags, options: flagOptions(), strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new ConfigError(`flags: ${firstSentence((err as Error).message)}`);
+  }
+  if (parsed.values.help) command = 'help';
+  if (parsed.values.version) command = 'version';
+
+  const config = convict(schema, { args: flags, env });
+  const configFile = (parsed.values.config as string | undefined) ?? env.NETPROC_CONFIG;
+  if (configFile !== undefined) {
+    const values = readConfigFile(configFile);
+    try {
+      config.load(values);
+    } catch (err) {
+      throw new ConfigError(`config: ${configFile}: ${firstLine((err as Error).message)}`);
+    }
+  }
+  try {
+    config.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(convictMessage((err as Error).message));
+  }
+  const result: Invocation = { command, config: config.getProperties() as AgentConfig };
+  if (configFile !== undefined) result.configFile = configFile;
+  return result;
+}
+
+function readConfigFile(path: string): object {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`config: cannot read ${JSON.stringify(path)} (${code})`);
+  }
+  let values: unknown;
+  try {
+    values = parseYaml(text); // YAML is a superset of JSON, so this reads both
+  } catch (err) {
+    throw new ConfigError(`config: ${JSON.stringify(path)} is not valid YAML or JSON: ${firstLine((err as Error).message)}`);
+  }
+  if (values === null || values === undefined) return {};
+  if (typeof values !== 'object' || Array.isArray(values)) {
+    throw new ConfigError(`config: ${JSON.stringify(path)} must hold a mapping of configuration keys`);
+  }
+  return values;
+}
+
+/** convict reports `key: message: value was X` per problem, one per line; keep the first. */
+function convictMessage(message: string): string {
+  const line = firstLine(message);
+  const undeclared = /configuration param '([^']+)' not declared in the schema/.exec(line);
+  if (undeclared) return `${undeclared[1]}: unknown configuration key`;
+  // Say how the key is set, so the operator finds it whichever way they used.
+  const key = line.slice(0, line.indexOf(':'));
+  const leaf = schemaLeaves().find(([path]) => path === key)?.[1] as (SchemaLeaf & { env?: string }) | undefined;
+  if (!leaf?.arg) return line;
+  return `${key} (--${leaf.arg}, ${leaf.env})${line.slice(key.length)}`;
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n', 1)[0] ?? '').trim();
+}
+
+function firstSentence(text: string): string {
+  const line = firstLine(text);
+  const end = line.indexOf('. ');
+  return end > 0 ? line.slice(0, end) : line;
+}

@@ -1,0 +1,177 @@
+// Every configuration key: default, documentation, environment variable and flag.
+// docs/configuration.md is generated from this (npm run docs:config) and a test keeps them in sync.
+import convict from 'convict';
+import { parseDuration } from './duration.js';
+import { SOURCE_NAMES } from '../sources/registry.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const OUTPUT_FORMATS = ['table', 'json'] as const;
+
+convict.addFormat({
+  name: 'source-list',
+  coerce: (value: string) =>
+    value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  validate(value: unknown) {
+    if (!Array.isArray(value) || value.length === 0) {
+      throw new Error(`must be a non-empty list of sources from: ${SOURCE_NAMES.join(', ')}`);
+    }
+    for (const name of value) {
+      if (!SOURCE_NAMES.includes(name)) {
+        throw new Error(`unknown source ${JSON.stringify(name)}; accepted: ${SOURCE_NAMES.join(', ')}`);
+      }
+    }
+    if (new Set(value).size !== value.length) throw new Error('lists a source twice');
+  },
+});
+
+convict.addFormat({
+  name: 'duration',
+  validate(value: unknown) {
+    if (parseDuration(value) === undefined) {
+      throw new Error(`must be a positive duration with a unit (ms, s, m, h), such as 500ms, 5s or 1m`);
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'tcp-port',
+  coerce: (value: string) => (/^\d+$/.test(value.trim()) ? Number(value) : value),
+  validate(value: unknown) {
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 65535) {
+      throw new Error(`must be a port number from 0 to 65535`);
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'count',
+  coerce: (value: string) => (/^\d+$/.test(value.trim()) ? Number(value) : value),
+  validate(value: unknown) {
+    if (!Number.isInteger(value) || (value as number) < 0) {
+      throw new Error(`must be a whole number, 0 or more`);
+    }
+  },
+});
+
+export const schema = {
+  sources: {
+    doc: 'Sources in order of preference. For each metric family (bytes, packets, connections) the first usable source that measures it serves it.',
+    format: 'source-list',
+    default: [...SOURCE_NAMES],
+    env: 'NETPROC_SOURCES',
+    arg: 'sources',
+  },
+  interval: {
+    doc: 'Collection interval. Exporters read the snapshot prepared by the last collection.',
+    format: 'duration',
+    default: '5s',
+    env: 'NETPROC_INTERVAL',
+    arg: 'interval',
+  },
+  maxProcesses: {
+    doc: 'Processes exported individually, the busiest first; the rest are summed into one "[other]" series. 0 means no cap.',
+    format: 'count',
+    default: 500,
+    env: 'NETPROC_MAX_PROCESSES',
+    arg: 'max-processes',
+  },
+  procRoot: {
+    doc: 'Where the host\'s procfs is mounted; /host/proc in a container that mounts it there.',
+    format: String,
+    default: '/proc',
+    env: 'NETPROC_PROC_ROOT',
+    arg: 'proc-root',
+  },
+  logLevel: {
+    doc: 'Log level (logs are JSON lines on stderr).',
+    format: [...LOG_LEVELS],
+    default: 'info',
+    env: 'NETPROC_LOG_LEVEL',
+    arg: 'log-level',
+  },
+  nodeName: {
+    doc: 'host.name on the resource; defaults to the hostname. Set it from the downward API (spec.nodeName) on Kubernetes.',
+    format: String,
+    default: '',
+    env: 'NETPROC_NODE_NAME',
+    arg: 'node-name',
+  },
+  instanceId: {
+    doc: 'service.instance.id on the resource; defaults to host.name, which is unique per node.',
+    format: String,
+    default: '',
+    env: 'NETPROC_INSTANCE_ID',
+    arg: 'instance-id',
+  },
+  prometheus: {
+    enabled: {
+      doc: 'Serve Prometheus metrics on /metrics (--no-prometheus turns it off).',
+      format: Boolean,
+      default: true,
+      env: 'NETPROC_PROMETHEUS',
+      arg: 'prometheus',
+    },
+    host: {
+      doc: 'Address the metrics endpoint listens on.',
+      format: String,
+      default: '0.0.0.0',
+      env: 'NETPROC_PROMETHEUS_HOST',
+      arg: 'prometheus-host',
+    },
+    port: {
+      doc: 'Port of the metrics endpoint (0 picks a free one and logs it).',
+      format: 'tcp-port',
+      default: 9464,
+      env: 'NETPROC_PROMETHEUS_PORT',
+      arg: 'prometheus-port',
+    },
+  },
+  ss: {
+    path: {
+      doc: 'The ss program (iproute2).',
+      format: String,
+      default: 'ss',
+      env: 'NETPROC_SS_PATH',
+      arg: 'ss-path',
+    },
+    timeout: {
+      doc: 'How long one ss run may take before it counts as failed.',
+      format: 'duration',
+      default: '10s',
+      env: 'NETPROC_SS_TIMEOUT',
+      arg: 'ss-timeout',
+    },
+  },
+  once: {
+    duration: {
+      doc: '`once`: how long to watch before printing.',
+      format: 'duration',
+      default: '5s',
+      env: 'NETPROC_ONCE_DURATION',
+      arg: 'duration',
+    },
+    format: {
+      doc: '`once`: output format.',
+      format: [...OUTPUT_FORMATS],
+      default: 'table',
+      env: 'NETPROC_ONCE_FORMAT',
+      arg: 'format',
+    },
+  },
+};
+
+export type AgentConfig = {
+  sources: string[];
+  interval: string;
+  maxProcesses: number;
+  procRoot: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  nodeName: string;
+  instanceId: string;
+  prometheus: { enabled: boolean; host: string; port: number };
+  ss: { path: string; timeout: string };
+  once: { duration: string; format: (typeof OUTPUT_FORMATS)[number] };
+};

@@ -1,0 +1,34 @@
+// Linux capabilities of this process, read from /proc/self/status (CapEff).
+import type { HostIO } from '../sources/types.js';
+import { parseCapEff } from '../sources/procfs/parse.js';
+
+/** Bit numbers from include/uapi/linux/capability.h. */
+export const CAP = {
+  CAP_DAC_OVERRIDE: 1,
+  CAP_DAC_READ_SEARCH: 2,
+  CAP_NET_ADMIN: 12,
+  CAP_NET_RAW: 13,
+  CAP_SYS_PTRACE: 19,
+  CAP_SYS_ADMIN: 21,
+  CAP_PERFMON: 38,
+  CAP_BPF: 39,
+} as const;
+export type CapName = keyof typeof CAP;
+
+export interface Privileges {
+  uid: number;
+  effective: bigint;
+}
+
+export async function readPrivileges(io: HostIO, procRoot = '/proc'): Promise<Privileges> {
+  const status = await io.readFile(`${procRoot}/self/status`).catch(() => '');
+  return { uid: process.getuid?.() ?? -1, effective: parseCapEff(status) ?? 0n };
+}
+
+export function hasCap(privileges: Privileges, cap: CapName): boolean {
+  return (privileges.effective & (1n << BigInt(CAP[cap]))) !== 0n;
+}
+
+export function missingCaps(privileges: Privileges, caps: readonly CapName[]): CapName[] {
+  return caps.filter((cap) => !hasCap(privileges, cap));
+}

@@ -1,0 +1,103 @@
+// Process identity: PID plus start time, so a reused PID is a new process.
+import type { HostIO } from '../sources/types.js';
+import { parseContainerId, parseStat } from '../sources/procfs/parse.js';
+
+/** USER_HZ: /proc/PID/stat counts start time in these ticks; 100 on every mainstream Linux ABI. */
+const CLOCK_TICKS_PER_SECOND = 100;
+/** Names are data from other users' processes: bounded, with control characters replaced. */
+const MAX_NAME_LENGTH = 128;
+
+export interface ProcessIdentity {
+  /** `pid/startTicks`: unique across PID reuse. */
+  key: string;
+  pid: number;
+  startTicks: number;
+  /** Wall-clock start, the `startTime` of the process's cumulative series. */
+  startTimeMs: number;
+  /** Base name of /proc/PID/exe, falling back to comm. */
+  name: string;
+  containerId?: string;
+}
+
+export function sanitizeName(raw: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = raw.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > MAX_NAME_LENGTH ? clean.slice(0, MAX_NAME_LENGTH) : clean;
+}
+
+export function exeBaseName(link: string): string {
+  const path = link.endsWith(' (deleted)') ? link.slice(0, -' (deleted)'.length) : link;
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export async function readBootTimeMs(io: HostIO, procRoot: string): Promise<number> {
+  const stat = await io.readFile(`${procRoot}/stat`).catch(() => '');
+  const match = /^btime (\d+)$/m.exec(stat);
+  return match ? Number(match[1]) * 1000 : 0;
+}
+
+/** Resolves PIDs to identities; reads each /proc/PID/stat at most once per collection cycle. */
+export class ProcessResolver {
+  private readonly known = new Map<number, ProcessIdentity>();
+  private cycle = new Map<number, Promise<ProcessIdentity | undefined>>();
+
+  constructor(
+    private readonly io: HostIO,
+    private readonly procRoot: string,
+    private readonly bootTimeMs: number,
+  ) {}
+
+  static async create(io: HostIO, procRoot: string): Promise<ProcessResolver> {
+    return new ProcessResolver(io, procRoot, await readBootTimeMs(io, procRoot));
+  }
+
+  /** Starts a new cycle: a PID's start time is read again, once. */
+  beginCycle(): void {
+    this.cycle = new Map();
+  }
+
+  resolve(pid: number): Promise<ProcessIdentity | undefined> {
+    let pending = this.cycle.get(pid);
+    if (!pending) {
+      pending = this.lookup(pid);
+      this.cycle.set(pid, pending);
+    }
+    return pending;
+  }
+
+  async isAlive(identity: ProcessIdentity): Promise<boolean> {
+    return (await this.resolve(identity.pid))?.key === identity.key;
+  }
+
+  private async lookup(pid: number): Promise<ProcessIdentity | undefined> {
+    const dir = `${this.procRoot}/${pid}`;
+    let stat;
+    try {
+      stat = parseStat(await this.io.readFile(`${dir}/stat`));
+    } catch {
+      stat = undefined; // exited mid-scan: normal
+    }
+    if (!stat) {
+      this.known.delete(pid);
+      return undefined;
+    }
+    const cached = this.known.get(pid);
+    if (cached && cached.startTicks === stat.startTicks) return cached;
+
+    const [exe, cgroup] = await Promise.all([
+      this.io.readlink(`${dir}/exe`).catch(() => ''),
+      this.io.readFile(`${dir}/cgroup`).catch(() => ''),
+    ]);
+    const identity: ProcessIdentity = {
+      key: `${pid}/${stat.startTicks}`,
+      pid,
+      startTicks: stat.startTicks,
+      startTimeMs: this.bootTimeMs + (stat.startTicks * 1000) / CLOCK_TICKS_PER_SECOND,
+      name: sanitizeName(exe ? exeBaseName(exe) : stat.comm),
+    };
+    const containerId = parseContainerId(cgroup);
+    if (containerId) identity.containerId = containerId;
+    this.known.set(pid, identity);
+    return identity;
+  }
+}

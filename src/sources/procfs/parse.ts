@@ -1,0 +1,207 @@
+// Pure parsers for the /proc files the procfs source reads. Text in, values out; an odd line is
+// skipped and counted, never thrown.
+import { KERNEL_TCP_STATES } from '../../semconv.js';
+import type { ConnectionState, Transport } from '../../semconv.js';
+
+/** One row of /proc/net/{tcp,tcp6,udp,udp6}. */
+export interface NetEntry {
+  /** 0 for sockets no process holds (TIME_WAIT, request sockets). */
+  inode: number;
+  state: ConnectionState;
+  /** `127.0.0.1:8080` or `[::1]:8080`. */
+  local: string;
+  remote: string;
+  uid: number;
+}
+
+// Columns after splitting on whitespace: sl, local, remote, st, tx:rx, tr:when, retrnsmt, uid,
+// timeout, inode, refcount, pointer, ... The shortest rows the kernel prints (TIME_WAIT and
+// request sockets) end at the pointer, so a row with fewer columns was cut short, possibly in the
+// middle of the inode.
+const MIN_COLUMNS = 12;
+
+// UDP rows use the same columns and state numbers as TCP; `transport` only keeps call sites explicit.
+/** Parses /proc/net/{tcp,tcp6,udp,udp6}; the header is skipped silently, garbled rows are counted. */
+export function parseNetTable(text: string, _transport: Transport): { entries: NetEntry[]; skipped: number } {
+  const entries: NetEntry[] = [];
+  // Many rows share an address (the host's own, a busy peer); decode each one once per call.
+  const addresses = new Map<string, string | undefined>();
+  let skipped = 0;
+  for (const line of text.split('\n')) {
+    const columns = line.trim().split(/\s+/);
+    if (columns[0] === '' || columns[0] === 'sl') continue;
+    const entry = parseNetRow(columns, addresses);
+    if (entry) entries.push(entry);
+    else skipped++;
+  }
+  return { entries, skipped };
+}
+
+function parseNetRow(columns: string[], addresses: Map<string, string | undefined>): NetEntry | undefined {
+  if (columns.length < MIN_COLUMNS) return undefined;
+  const [, localHex, remoteHex, stateHex, , , , uidText, , inodeText] = columns;
+  const local = decodeEndpoint(localHex!, addresses);
+  const remote = decodeEndpoint(remoteHex!, addresses);
+  const state = stateHex!.length === 2 && isHex(stateHex!) ? KERNEL_TCP_STATES[parseInt(stateHex!, 16)] : undefined;
+  const uid = parseDecimal(uidText!);
+  const inode = parseDecimal(inodeText!);
+  if (local === undefined || remote === undefined || state === undefined) return undefined;
+  if (uid === undefined || inode === undefined) return undefined;
+  return { inode, state, local, remote, uid };
+}
+
+/** `0100007F:1F90` -> `127.0.0.1:8080`, `<32 hex>:1F90` -> `[::1]:8080`. */
+function decodeEndpoint(hex: string, addresses: Map<string, string | undefined>): string | undefined {
+  const colon = hex.indexOf(':');
+  const portHex = hex.slice(colon + 1);
+  if (colon < 0 || portHex.length !== 4 || !isHex(portHex)) return undefined;
+  const addressHex = hex.slice(0, colon);
+  let address = addresses.get(addressHex);
+  if (address === undefined && !addresses.has(addressHex)) {
+    address = decodeAddress(addressHex);
+    addresses.set(addressHex, address);
+  }
+  return address === undefined ? undefined : `${address}:${parseInt(portHex, 16)}`;
+}
+
+function decodeAddress(hex: string): string | undefined {
+  if (!isHex(hex)) return undefined;
+  if (hex.length === 8) return decodeIpv4(hex);
+  if (hex.length === 32) return `[${decodeIpv6(hex)}]`;
+  return undefined;
+}
+
+// The kernel prints each 32-bit word of the network-order address with %08X as a native-endian
+// integer, so on little-endian hosts (x86, arm64) each word's bytes come out reversed: 127.0.0.1
+// is 0100007F. Big-endian hosts (s390x) would need no swap; they are not supported.
+function decodeIpv4(hex: string): string {
+  const w = parseInt(hex, 16);
+  return `${w & 0xff}.${(w >>> 8) & 0xff}.${(w >>> 16) & 0xff}.${w >>> 24}`;
+}
+
+/** RFC 5952 text: lower case, no leading zeros, the longest run of zero groups as `::`. */
+function decodeIpv6(hex: string): string {
+  const groups: number[] = [];
+  for (let at = 0; at < 32; at += 8) {
+    const w = parseInt(hex.slice(at, at + 8), 16);
+    groups.push(((w & 0xff) << 8) | ((w >>> 8) & 0xff), (((w >>> 16) & 0xff) << 8) | (w >>> 24));
+  }
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `::ffff:${decodeIpv4(hex.slice(24))}`;
+  }
+  return compressGroups(groups.map((g) => g.toString(16)));
+}
+
+function compressGroups(groups: string[]): string {
+  let bestStart = -1;
+  let bestLength = 1; // a single zero group is not compressed
+  for (let start = 0; start < groups.length; start++) {
+    let end = start;
+    while (end < groups.length && groups[end] === '0') end++;
+    if (end - start > bestLength) [bestStart, bestLength] = [start, end - start];
+  }
+  if (bestStart < 0) return groups.join(':');
+  const head = groups.slice(0, bestStart).join(':');
+  const tail = groups.slice(bestStart + bestLength).join(':');
+  return `${head}::${tail}`;
+}
+
+function isHex(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const digit = c >= 48 && c <= 57;
+    const upper = c >= 65 && c <= 70;
+    const lower = c >= 97 && c <= 102;
+    if (!digit && !upper && !lower) return false;
+  }
+  return true;
+}
+
+function parseDecimal(text: string): number | undefined {
+  if (text.length === 0) return undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+  }
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** The number inside `prefix:[N]`, the form of readlink targets of sockets and namespaces. */
+function bracketedInode(link: string, prefix: string): number | undefined {
+  if (!link.startsWith(prefix) || !link.endsWith(']')) return undefined;
+  return parseDecimal(link.slice(prefix.length, -1));
+}
+
+/** Socket inode of an fd readlink target like `socket:[12345]`; undefined for files, pipes and the rest. */
+export function socketInode(link: string): number | undefined {
+  return bracketedInode(link, 'socket:[');
+}
+
+/** Network namespace inode of a /proc/PID/ns/net readlink target like `net:[4026531840]`. */
+export function parseNsInode(link: string): number | undefined {
+  return bracketedInode(link, 'net:[');
+}
+
+// starttime is field 22 of /proc/PID/stat; the fields after comm start at field 3 (state).
+const START_TIME_AFTER_COMM = 22 - 3;
+
+/** pid, comm and start time (clock ticks since boot) from /proc/PID/stat. */
+export function parseStat(text: string): { pid: number; comm: string; startTicks: number } | undefined {
+  // comm is whatever the process wrote to /proc/self/comm, spaces and `)` included, so only
+  // the first `(` and the last `)` delimit it.
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const pid = parseDecimal(text.slice(0, open).trim());
+  const rest = text.slice(close + 1).trim().split(/\s+/);
+  const startTicks = parseDecimal(rest[START_TIME_AFTER_COMM] ?? '');
+  if (pid === undefined || startTicks === undefined) return undefined;
+  return { pid, comm: text.slice(open + 1, close), startTicks };
+}
+
+/** The effective capability set from the `CapEff:` line of /proc/PID/status. */
+export function parseCapEff(status: string): bigint | undefined {
+  for (const line of status.split('\n')) {
+    if (!line.startsWith('CapEff:')) continue;
+    const hex = line.slice('CapEff:'.length).trim();
+    return hex.length <= 16 && isHex(hex) ? BigInt(`0x${hex}`) : undefined;
+  }
+  return undefined;
+}
+
+// A path segment that is, or ends in, a 64-hex container id: `<id>` (docker and kubelet with the
+// cgroupfs driver), `docker-<id>.scope`, `cri-containerd-<id>.scope`, `crio-<id>.scope`,
+// `libpod-<id>.scope` (systemd driver), `<pod slice>:cri-containerd:<id>` (containerd with the
+// systemd driver on cgroup v1). Shorter hex names (e.g. 32) are not container ids.
+const CONTAINER_SEGMENT = /^(?:.*[-:])?([0-9a-f]{64})(?:\.scope)?$/;
+
+/** The container id in /proc/PID/cgroup (cgroup v1 or v2), or undefined for a host process. */
+export function parseContainerId(cgroup: string): string | undefined {
+  for (const line of cgroup.split('\n')) {
+    const id = containerIdOfPath(line.slice(nthIndexOf(line, ':', 2) + 1));
+    if (id) return id;
+  }
+  return undefined;
+}
+
+// The last match wins, so a container nested in another (docker in docker) is named by the
+// innermost id. crio-conmon-<id> holds CRI-O's monitor, which runs outside the container.
+function containerIdOfPath(path: string): string | undefined {
+  let id: string | undefined;
+  for (const segment of path.split('/')) {
+    if (segment.startsWith('crio-conmon-')) continue;
+    id = CONTAINER_SEGMENT.exec(segment)?.[1] ?? id;
+  }
+  return id;
+}
+
+function nthIndexOf(text: string, search: string, n: number): number {
+  let at = -1;
+  for (let i = 0; i < n; i++) {
+    at = text.indexOf(search, at + 1);
+    if (at < 0) return text.length;
+  }
+  return at;
+}

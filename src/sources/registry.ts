@@ -1,0 +1,21 @@
+// Config name -> source factory. Adding a source: one folder under src/sources and one line here.
+// The order is the default preference order.
+import type { SourceContext } from './context.js';
+import { createProcfsSource } from './procfs/source.js';
+import { createSsSource } from './ss/source.js';
+import type { Source } from './types.js';
+
+export const SOURCE_FACTORIES: Readonly<Record<string, (ctx: SourceContext) => Source>> = {
+  ss: createSsSource,
+  procfs: createProcfsSource,
+};
+
+export const SOURCE_NAMES: readonly string[] = Object.keys(SOURCE_FACTORIES);
+
+export function createSources(names: readonly string[], ctx: SourceContext): Source[] {
+  return names.map((name) => {
+    const factory = SOURCE_FACTORIES[name];
+    if (!factory) throw new Error(`unknown source ${name}`);
+    return factory(ctx);
+  });
+}

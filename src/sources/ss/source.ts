@@ -1,0 +1,48 @@
+// ss (iproute2): TCP bytes and segments from tcp_info, and TCP/UDP sockets by state, with owners.
+// Sees the network namespace the agent runs in (the host's, with hostNetwork); see docs/sources.md.
+import { parseDuration } from '../../config/duration.js';
+import type { SourceContext } from '../context.js';
+import { pidMappingWarnings } from '../privileges.js';
+import type { Collection, ProbeResult, Source } from '../types.js';
+import { parseSs } from './parse.js';
+
+/** tcp + udp, all states, numeric, owners (-p), tcp_info (-i), inode (-e), no header, one line per socket. */
+export const SS_ARGS = ['-t', '-u', '-a', '-n', '-p', '-i', '-e', '-H', '-O'] as const;
+
+export function createSsSource(ctx: SourceContext): Source {
+  const { io, config } = ctx;
+  const timeoutMs = parseDuration(config.ss.timeout) ?? 10_000;
+  return {
+    name: 'ss',
+    mode: 'polled',
+    families: ['bytes', 'packets', 'connections'],
+
+    async probe(): Promise<ProbeResult> {
+      const result: ProbeResult = { usable: true, problems: [], warnings: [], details: [] };
+      try {
+        result.details.push((await io.run(config.ss.path, ['--version'], { timeoutMs })).trim());
+        await io.run(config.ss.path, ['-t', '-a', '-n', '-H'], { timeoutMs });
+      } catch (err) {
+        result.usable = false;
+        result.problems.push({
+          what: `cannot run ${JSON.stringify(config.ss.path)}: ${shortError(err)}`,
+          fix: 'install iproute2 (Debian/Ubuntu: apt-get install iproute2) or set ss.path',
+        });
+        return result;
+      }
+      result.warnings.push(...pidMappingWarnings(ctx.privileges, 'ss'));
+      return result;
+    },
+
+    async collect(): Promise<Collection> {
+      const text = await io.run(config.ss.path, SS_ARGS, { timeoutMs });
+      const { sockets, skipped } = parseSs(text);
+      return { sockets, errors: { parse: skipped } };
+    },
+  };
+}
+
+export function shortError(err: unknown): string {
+  const e = err as { shortMessage?: string; message?: string; code?: string };
+  return (e.code ?? e.shortMessage ?? e.message ?? String(err)).split('\n', 1)[0]!;
+}

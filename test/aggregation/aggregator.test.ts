@@ -1,0 +1,105 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Aggregator } from '../../src/aggregation/aggregator.js';
+import type { ProcessSeries, Snapshot } from '../../src/aggregation/snapshot.js';
+import { ProcessResolver } from '../../src/host/processes.js';
+import type { SocketRecord } from '../../src/sources/types.js';
+import { FakeHost } from '../helpers/fake-host.js';
+
+const ALL = new Set(['bytes', 'packets', 'connections'] as const);
+
+function sock(id: string, pids: number[], rx = 0, tx = 0, state: SocketRecord['state'] = 'established'): SocketRecord {
+  return { id, transport: 'tcp', state, pids, rxBytes: rx, txBytes: tx, rxPackets: 1, txPackets: 1 };
+}
+
+function byPid(snapshot: Snapshot, pid: number): ProcessSeries | undefined {
+  return snapshot.processes.find((p) => p.process.pid === pid);
+}
+
+function tcpBytes(series: ProcessSeries | undefined): { rx: number; tx: number } | undefined {
+  return series?.traffic.find((t) => t.transport === 'tcp')?.bytes;
+}
+
+describe('Aggregator', () => {
+  let host: FakeHost;
+  let agg: Aggregator;
+
+  async function cycle(sockets: SocketRecord[], maxProcesses?: number): Promise<Snapshot> {
+    if (maxProcesses !== undefined) (agg as unknown as { options: { maxProcesses: number } }).options.maxProcesses = maxProcesses;
+    agg.beginCycle();
+    await agg.ingest('ss', { sockets, errors: {} }, ALL);
+    await agg.endCycle();
+    return agg.snapshot();
+  }
+
+  beforeEach(async () => {
+    host = new FakeHost();
+    const resolver = await ProcessResolver.create(host, '/proc');
+    agg = new Aggregator(resolver, { retainCycles: 2, maxProcesses: 0, startTimeMs: 5, now: host.now });
+  });
+
+  it('attributes a shared socket to its lowest live PID only, in bytes and in connections', async () => {
+    host.spawn(300, 'worker');
+    host.spawn(200, 'master');
+    const snap = await cycle([sock('s', [200, 300], 1000, 10)]);
+    expect(tcpBytes(byPid(snap, 200))).toEqual({ rx: 1000, tx: 10 });
+    expect(byPid(snap, 300)).toBeUndefined();
+    expect(byPid(snap, 200)!.connections).toEqual([{ transport: 'tcp', state: 'established', count: 1 }]);
+  });
+
+  it('keeps a process total when its sockets close, and never lets it go backwards', async () => {
+    host.spawn(10, 'client');
+    await cycle([sock('a', [10], 100, 0), sock('b', [10], 50, 0)]);
+    const afterClose = await cycle([sock('b', [10], 70, 0)]);
+    expect(tcpBytes(byPid(afterClose, 10))!.rx).toBe(170);
+    const afterAll = await cycle([]);
+    expect(tcpBytes(byPid(afterAll, 10))!.rx).toBe(170);
+  });
+
+  it('counts unowned sockets under the [kernel] pseudo-process with PID 0', async () => {
+    const snap = await cycle([sock('tw', [], 0, 0, 'time_wait'), sock('tw2', [], 0, 0, 'time_wait')]);
+    const kernel = byPid(snap, 0)!;
+    expect(kernel.process.name).toBe('[kernel]');
+    expect(kernel.connections).toEqual([{ transport: 'tcp', state: 'time_wait', count: 2 }]);
+  });
+
+  it('drops an exited process after retainCycles cycles, and treats a reused PID as a new process', async () => {
+    host.spawn(42, 'old');
+    await cycle([sock('a', [42], 500, 0)]);
+    host.exit(42);
+    expect(byPid(await cycle([]), 42)).toBeDefined(); // exit seen: cycle 1 of retention
+    expect(byPid(await cycle([]), 42)).toBeDefined(); // still within retention
+    expect(byPid(await cycle([]), 42)).toBeUndefined();
+    host.spawn(42, 'new', 9999);
+    const snap = await cycle([sock('b', [42], 7, 0)]);
+    expect(byPid(snap, 42)!.process.name).toBe('new');
+    expect(tcpBytes(byPid(snap, 42))!.rx).toBe(7);
+  });
+
+  it('caps exported processes with --max-processes and keeps the [other] series monotonic as ranks change', async () => {
+    for (const pid of [1, 2, 3]) host.spawn(pid, `p${pid}`);
+    const first = await cycle([sock('a', [1], 300), sock('b', [2], 200), sock('c', [3], 100)], 1);
+    expect(first.processes.map((p) => p.process.pid).sort()).toEqual([-1, 0, 1]);
+    expect(tcpBytes(byPid(first, -1))!.rx).toBe(300);
+    // p3 overtakes p1: p3 leaves [other], p1 joins it; [other] must not shrink.
+    const second = await cycle([sock('a', [1], 300), sock('b', [2], 200), sock('c', [3], 1000)], 1);
+    expect(byPid(second, 3)).toBeDefined();
+    expect(tcpBytes(byPid(second, -1))!.rx).toBeGreaterThanOrEqual(300);
+    host.exit(2);
+    let other = tcpBytes(byPid(second, -1))!.rx;
+    for (let i = 0; i < 4; i++) {
+      const next = tcpBytes(byPid(await cycle([sock('a', [1], 300), sock('c', [3], 1000)], 1), -1))!.rx;
+      expect(next).toBeGreaterThanOrEqual(other);
+      other = next;
+    }
+  });
+
+  it('credits only the families the source serves', async () => {
+    host.spawn(10, 'x');
+    agg.beginCycle();
+    await agg.ingest('ss', { sockets: [sock('a', [10], 100, 100)], errors: {} }, new Set(['connections'] as const));
+    await agg.endCycle();
+    const series = byPid(agg.snapshot(), 10)!;
+    expect(series.traffic).toEqual([]);
+    expect(series.connections).toHaveLength(1);
+  });
+});

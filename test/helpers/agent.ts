@@ -1,0 +1,58 @@
+// Runs the built agent (dist/cli.js) on a loopback port picked by the kernel, and scrapes it.
+import { CLI, start, type Child } from './processes.js';
+import { parsePrometheusText, type Sample } from './prometheus-text.js';
+
+export interface AgentUnderTest {
+  child: Child;
+  port: number;
+  url: string;
+  metricsText(): Promise<string>;
+  scrape(): Promise<Sample[]>;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<AgentUnderTest> {
+  const child = start(process.execPath, [CLI, 'run', '--prometheus-host', '127.0.0.1', '--prometheus-port', '0', ...args], { env });
+  const port = await new Promise<number>((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`agent did not listen; stderr: ${child.stderr()}`)), 30_000);
+    const poll = setInterval(() => {
+      const match = /"url":"http:\/\/[^"]*:(\d+)\/metrics"/.exec(child.stderr());
+      if (match) {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        resolve(Number(match[1]));
+      }
+      if (child.proc.exitCode !== null) {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        reject(new Error(`agent exited ${child.proc.exitCode}: ${child.stderr()}`));
+      }
+    }, 50);
+  });
+  const url = `http://127.0.0.1:${port}/metrics`;
+  const metricsText = async (): Promise<string> => (await fetch(url)).text();
+  return {
+    child,
+    port,
+    url,
+    metricsText,
+    scrape: async () => parsePrometheusText(await metricsText()),
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

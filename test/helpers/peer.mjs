@@ -1,0 +1,98 @@
+// A traffic peer with a known PID, driven by argv; prints one JSON line per event on stdout.
+// Modes (host is always loopback or a test namespace address):
+//   sink HOST [REPLY]            listen on HOST:0, read everything, reply REPLY bytes per connection; print {port}
+//   send HOST PORT BYTES         connect, send BYTES, print {sent} when flushed, hold the connection open
+//   hold HOST PORT COUNT         open COUNT connections and hold them; print {open}
+//   churn HOST PORT COUNT BYTES [HOLD_MS]  COUNT times: connect, send BYTES, hold HOLD_MS, close; print {done}; stay alive
+//   udp-sink HOST                bind a UDP socket on HOST:0, count datagrams; print {port}; on SIGUSR2 print {datagrams,bytes}
+//   udp-send HOST PORT COUNT SIZE  send COUNT datagrams of SIZE bytes, paced; print {sent}; stay alive
+import net from 'node:net';
+import dgram from 'node:dgram';
+
+const [mode, ...args] = process.argv.slice(2);
+const say = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+const family = (host) => (host.includes(':') ? 'udp6' : 'udp4');
+const keepAlive = () => setInterval(() => {}, 1 << 30);
+
+function chunked(socket, total, done) {
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  let left = total;
+  const pump = () => {
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      const more = socket.write(n === chunk.length ? chunk : chunk.subarray(0, n), left === 0 ? done : undefined);
+      if (!more && left > 0) return void socket.once('drain', pump);
+    }
+  };
+  if (total === 0) done();
+  else pump();
+}
+
+if (mode === 'sink') {
+  const [host, reply = '0'] = args;
+  let received = 0;
+  const server = net.createServer((s) => {
+    s.on('data', (d) => (received += d.length));
+    s.on('error', () => {});
+    chunked(s, Number(reply), () => {});
+  });
+  server.listen(0, host, () => say({ port: server.address().port }));
+  process.on('SIGUSR2', () => say({ received }));
+} else if (mode === 'send') {
+  const [host, port, bytes] = args;
+  const s = net.connect(Number(port), host, () => chunked(s, Number(bytes), () => say({ sent: Number(bytes) })));
+  let received = 0;
+  s.on('data', (d) => (received += d.length));
+  process.on('SIGUSR2', () => say({ received }));
+  keepAlive();
+} else if (mode === 'hold') {
+  const [host, port, count] = args;
+  const sockets = [];
+  let open = 0;
+  for (let i = 0; i < Number(count); i++) {
+    const s = net.connect(Number(port), host, () => {
+      if (++open === Number(count)) say({ open });
+    });
+    sockets.push(s);
+  }
+  keepAlive();
+} else if (mode === 'churn') {
+  const [host, port, count, bytes, delay = '0'] = args;
+  let left = Number(count);
+  const next = () => {
+    if (left-- === 0) return say({ done: Number(count) });
+    const s = net.connect(Number(port), host, () => chunked(s, Number(bytes), () => setTimeout(() => s.end(), Number(delay))));
+    s.on('close', next);
+    s.on('error', () => {});
+  };
+  next();
+  keepAlive();
+} else if (mode === 'udp-sink') {
+  const [host] = args;
+  let datagrams = 0;
+  let bytes = 0;
+  const sock = dgram.createSocket(family(host));
+  sock.on('message', (m) => {
+    datagrams++;
+    bytes += m.length;
+  });
+  sock.bind(0, host, () => say({ port: sock.address().port }));
+  process.on('SIGUSR2', () => say({ datagrams, bytes }));
+} else if (mode === 'udp-send') {
+  const [host, port, count, size] = args;
+  const sock = dgram.createSocket(family(host));
+  const payload = Buffer.alloc(Number(size), 0x62);
+  let left = Number(count);
+  // Paced in small bursts so the receiver's buffer never overflows: no datagram is dropped.
+  const burst = () => {
+    for (let i = 0; i < 50 && left > 0; i++, left--) sock.send(payload, Number(port), host);
+    if (left > 0) setTimeout(burst, 2);
+    else setTimeout(() => say({ sent: Number(count) }), 50);
+  };
+  burst();
+  keepAlive();
+} else {
+  process.stderr.write(`unknown mode ${mode}\n`);
+  process.exit(2);
+}

@@ -1,0 +1,24 @@
+// Under CI=true a missing tool or privilege fails the file; elsewhere the file is skipped, loudly.
+import { execFileSync } from 'node:child_process';
+
+export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip';
+
+function has(need: Need): boolean {
+  if (need === 'root') return process.getuid?.() === 0;
+  try {
+    execFileSync('sh', ['-c', `command -v ${need}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Returns true when the file must be skipped; throws under CI when something is missing. */
+export function missing(file: string, ...needs: Need[]): boolean {
+  const absent = needs.filter((n) => !has(n));
+  if (absent.length === 0) return false;
+  const message = `${file}: missing ${absent.join(', ')} (npm test installs them when run as root: scripts/prepare-host.sh)`;
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${message}`);
+  process.stderr.write(`\n!!!!!!!! SKIPPED ${message} !!!!!!!!\n\n`);
+  return true;
+}

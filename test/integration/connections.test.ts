@@ -1,0 +1,41 @@
+// A client holding exactly 25 established connections to a listening server, and a UDP pair:
+// both the ss and the procfs source must count them exactly, per PID, state and transport.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAll, peer, type Child } from '../helpers/processes.js';
+import { connectionsOf, once } from '../helpers/once.js';
+import { missing } from '../helpers/requirements.js';
+
+const CONNECTIONS = 25;
+
+describe.skipIf(missing('connections', 'root', 'ss'))('connections by state', () => {
+  let server: Child;
+  let client: Child;
+  let udpSink: Child;
+  let udpSender: Child;
+
+  beforeAll(async () => {
+    server = peer('sink', '127.0.0.1');
+    const { port } = await server.next('port');
+    client = peer('hold', '127.0.0.1', port, CONNECTIONS);
+    await client.next('open');
+    udpSink = peer('udp-sink', '::1');
+    const udp = await udpSink.next('port');
+    udpSender = peer('udp-send', '::1', udp.port, 10, 100);
+    await udpSender.next('sent');
+  });
+  afterAll(killAll);
+
+  for (const source of ['ss', 'procfs']) {
+    it(`${source}: 25 established for the client, 25 established + 1 listen for the server, UDP under udp`, async () => {
+      const result = await once(['--sources', source, '--duration', '200ms']);
+      expect(result.sources.connections).toBe(source);
+      const rows = result.processes;
+      expect(connectionsOf(rows, client.pid, 'tcp')).toEqual({ established: CONNECTIONS });
+      expect(connectionsOf(rows, server.pid, 'tcp')).toEqual({ established: CONNECTIONS, listen: 1 });
+      // Unconnected UDP sockets are TCP_CLOSE in the kernel: state `close`.
+      expect(connectionsOf(rows, udpSink.pid, 'udp')).toEqual({ close: 1 });
+      expect(connectionsOf(rows, udpSender.pid, 'udp')).toEqual({ close: 1 });
+      expect(connectionsOf(rows, udpSink.pid, 'tcp')).toEqual({});
+    });
+  }
+});

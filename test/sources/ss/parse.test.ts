@@ -1,0 +1,252 @@
+// parseSs against real `ss -tuanpieHO` output (iproute2 6.1, Linux 6.18), captured by
+// test/fixtures/ss/capture.sh. The script also wrote manifest.json: what it knew without asking
+// ss (its pids, the ports and inodes of its sockets, the bytes it sent). Identities come from the
+// manifest so a new capture needs no edit here; byte counts are the script's constants.
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseSs } from '../../../src/sources/ss/parse.js';
+import type { SocketRecord } from '../../../src/sources/types.js';
+
+interface Pair {
+  up: number;
+  down: number;
+  clientIno: number;
+  serverIno: number;
+}
+interface Bound {
+  port: number;
+  ino: number;
+}
+interface Owned extends Bound {
+  pid: number;
+  comm: string;
+}
+interface Manifest {
+  capturePid: number;
+  basic: {
+    listen4: Bound;
+    estab4: Pair & { clientPort: number };
+    finwait: Pair;
+    timewait: { clientPort: number };
+    estab6: Pair & { port: number; listenIno: number };
+    mapped: Pair & { port: number };
+    udp4: Bound & { connectedIno: number };
+    udp6: Bound;
+    udpAny: Bound;
+    udpLo: Bound;
+    udpNobody: Bound & { pid: number };
+    bulk: Pair;
+  };
+  names: Record<
+    'spacesParens' | 'quotes' | 'spoof' | 'commas' | 'unicode' | 'cutUnicode' | 'leadingParen',
+    Owned
+  >;
+  shared: { tcpIno: number; udpIno: number; parentPid: number; childPid: number };
+  newline: Bound & { pid: number };
+}
+
+function fixture(name: string): string {
+  return fs.readFileSync(new URL(`../../fixtures/ss/${name}`, import.meta.url), 'utf8');
+}
+
+const m = JSON.parse(fixture('manifest.json')) as Manifest;
+
+function byId(sockets: SocketRecord[], id: string): SocketRecord {
+  const found = sockets.filter((s) => s.id === id);
+  expect(found, id).toHaveLength(1);
+  return found[0]!;
+}
+
+const byIno = (sockets: SocketRecord[], ino: number) => byId(sockets, `ino:${ino}`);
+
+describe('parseSs', () => {
+  it('returns nothing for empty output', () => {
+    expect(parseSs('')).toEqual({ sockets: [], skipped: 0 });
+    expect(parseSs('\n  \n')).toEqual({ sockets: [], skipped: 0 });
+  });
+
+  // basic.txt, all sockets owned by the capture process (comm netproc-capture) unless noted:
+  //   listen4  TCP listener on 127.0.0.1
+  //   estab4   client sent 1000 bytes, server answered 2500; both ends open
+  //   finwait  client sent 300, server 400, then client shutdown(SHUT_WR): FIN-WAIT-2 / CLOSE-WAIT
+  //   timewait client sent 10, server 20, client closed first: TIME-WAIT, no inode, no owner
+  //   estab6   [::1] listener, client sent 111, server 222
+  //   mapped   listener on [::ffff:127.0.0.1], IPv4 client sent 33, server 44
+  //   bulk     client sent 3,000,000 and server 3,000,007 at once; one side retransmitted
+  //   udp4 + a UDP socket connected to it (3 datagrams of 100 bytes), udp6 on [::1],
+  //   udpAny on [::] dual-stack (*:P *:*), udpLo bound to lo (127.0.0.1%lo:P),
+  //   udpNobody owned by pid udpNobody.pid running as uid 65534 (uid:65534 on the line)
+  describe('basic capture', () => {
+    const text = fixture('basic.txt');
+    const { sockets, skipped } = parseSs(text);
+
+    it('reads every line, each socket once', () => {
+      expect(skipped).toBe(0);
+      expect(sockets).toHaveLength(text.trimEnd().split('\n').length);
+      expect(new Set(sockets.map((s) => s.id)).size).toBe(sockets.length);
+    });
+
+    it('maps netid and state', () => {
+      const b = m.basic;
+      const expected: Array<[number, string, string]> = [
+        [b.listen4.ino, 'tcp', 'listen'],
+        [b.estab4.clientIno, 'tcp', 'established'],
+        [b.estab4.serverIno, 'tcp', 'established'],
+        [b.finwait.clientIno, 'tcp', 'fin_wait_2'],
+        [b.finwait.serverIno, 'tcp', 'close_wait'],
+        [b.estab6.listenIno, 'tcp', 'listen'],
+        [b.udp4.ino, 'udp', 'close'],
+        [b.udp4.connectedIno, 'udp', 'established'],
+      ];
+      for (const [ino, transport, state] of expected) {
+        expect(byIno(sockets, ino), `ino ${ino}`).toMatchObject({ transport, state });
+      }
+    });
+
+    it('gives each side of a TCP connection exactly the payload it moved', () => {
+      // Raw client line: bytes_sent:1000 bytes_acked:1001 bytes_received:2500 (the SYN is acked).
+      // Raw server line: bytes_sent:2500 bytes_acked:2500 bytes_received:1000 (no SYN counted).
+      const { up, down, clientIno, serverIno } = m.basic.estab4;
+      expect(byIno(sockets, clientIno)).toEqual({
+        id: `ino:${clientIno}`,
+        transport: 'tcp',
+        state: 'established',
+        pids: [m.capturePid],
+        comm: 'netproc-capture',
+        rxBytes: down,
+        txBytes: up,
+        rxPackets: 3, // segs_in:3 as printed
+        txPackets: 4, // segs_out:4 as printed
+      });
+      expect(byIno(sockets, serverIno)).toMatchObject({ rxBytes: up, txBytes: down, rxPackets: 4, txPackets: 2 });
+    });
+
+    it('does not count the FIN as payload on either side', () => {
+      // Raw: client bytes_acked:302 (SYN + 300 + FIN); server bytes_received:301 (300 + FIN).
+      const { up, down, clientIno, serverIno } = m.basic.finwait;
+      expect(byIno(sockets, clientIno)).toMatchObject({ state: 'fin_wait_2', rxBytes: down, txBytes: up });
+      expect(byIno(sockets, serverIno)).toMatchObject({ state: 'close_wait', rxBytes: up, txBytes: down });
+    });
+
+    it('does not count retransmitted bytes twice', () => {
+      // The capture retried until one side showed bytes_retrans (bytes_sent = payload + retrans).
+      const { up, down, clientIno, serverIno } = m.basic.bulk;
+      const lines = text.split('\n').filter((l) => [clientIno, serverIno].some((i) => l.includes(` ino:${i} `)));
+      expect(lines.some((l) => / bytes_retrans:[1-9]/.test(l))).toBe(true);
+      expect(byIno(sockets, clientIno)).toMatchObject({ rxBytes: down, txBytes: up });
+      expect(byIno(sockets, serverIno)).toMatchObject({ rxBytes: up, txBytes: down });
+    });
+
+    it('reads IPv6 and v4-mapped connections', () => {
+      const six = m.basic.estab6;
+      expect(byIno(sockets, six.clientIno)).toMatchObject({ state: 'established', rxBytes: six.down, txBytes: six.up });
+      expect(byIno(sockets, six.serverIno)).toMatchObject({ state: 'established', rxBytes: six.up, txBytes: six.down });
+      const mapped = m.basic.mapped;
+      expect(byIno(sockets, mapped.clientIno)).toMatchObject({ rxBytes: mapped.down, txBytes: mapped.up });
+      expect(byIno(sockets, mapped.serverIno)).toMatchObject({ rxBytes: mapped.up, txBytes: mapped.down });
+    });
+
+    it('reports a listener with tcp_info as zero traffic, not unknown', () => {
+      expect(byIno(sockets, m.basic.listen4.ino)).toMatchObject({ rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 });
+    });
+
+    it('gives UDP sockets owners but no counters', () => {
+      const b = m.basic;
+      const udp = sockets.filter((s) => s.transport === 'udp');
+      expect(udp.map((s) => s.id).sort()).toEqual(
+        [b.udp4.ino, b.udp4.connectedIno, b.udp6.ino, b.udpAny.ino, b.udpLo.ino, b.udpNobody.ino].map((i) => `ino:${i}`).sort(),
+      );
+      for (const s of udp) {
+        expect(s, s.id).not.toHaveProperty('rxBytes');
+        expect(s, s.id).not.toHaveProperty('txBytes');
+        expect(s, s.id).not.toHaveProperty('rxPackets');
+        expect(s, s.id).not.toHaveProperty('txPackets');
+      }
+      expect(byIno(sockets, b.udpAny.ino)).toMatchObject({ state: 'close', pids: [m.capturePid] }); // *:P *:*
+      expect(byIno(sockets, b.udpLo.ino)).toMatchObject({ state: 'close', pids: [m.capturePid] }); // 127.0.0.1%lo:P
+      expect(byIno(sockets, b.udpNobody.ino)).toMatchObject({ pids: [b.udpNobody.pid], comm: 'nobody-udp' });
+    });
+
+    it('identifies a TIME-WAIT socket by its tuple, with no owner and no counters', () => {
+      const tw = byId(sockets, `tuple:tcp:127.0.0.1:${m.basic.timewait.clientPort}->127.0.0.1:${m.basic.listen4.port}`);
+      expect(tw).toEqual({
+        id: `tuple:tcp:127.0.0.1:${m.basic.timewait.clientPort}->127.0.0.1:${m.basic.listen4.port}`,
+        transport: 'tcp',
+        state: 'time_wait',
+        pids: [],
+      });
+    });
+  });
+
+  describe('owner names', () => {
+    const { sockets, skipped } = parseSs(fixture('names.txt'));
+
+    it('reads every line', () => {
+      expect(skipped).toBe(0);
+      expect(sockets).toHaveLength(Object.keys(m.names).length);
+    });
+
+    // ss reads the name from /proc/PID/stat with "%[^)]": it stops at the first ')'.
+    const printed: Record<keyof Manifest['names'], string | undefined> = {
+      spacesParens: 'a b (c', // comm: a b (c) "d"
+      quotes: 'say "hi" now',
+      spoof: 'x",pid=1,fd=2', // must not make pid 1 an owner
+      commas: 'a,b c,d',
+      unicode: 'wörld✓✓',
+      cutUnicode: 'héllo wörld\uFFFD', // the kernel kept 15 of 16 bytes: half a ✓, decoded as U+FFFD
+      leadingParen: undefined, // comm: )lead; ss prints ""
+    };
+    for (const [key, comm] of Object.entries(printed) as Array<[keyof Manifest['names'], string | undefined]>) {
+      it(`reads the owner named ${JSON.stringify(m.names[key].comm)}`, () => {
+        const s = byIno(sockets, m.names[key].ino);
+        expect(s.pids).toEqual([m.names[key].pid]);
+        expect(s.comm).toBe(comm);
+        expect(s.state).toBe('listen');
+      });
+    }
+  });
+
+  describe('shared sockets', () => {
+    // sh-parent created a TCP listener and a UDP socket, dup()ed the listener (two fds, one pid)
+    // and forked sh-child. ss lists owners in reverse /proc order: sh-child first.
+    const { sockets, skipped } = parseSs(fixture('shared.txt'));
+    const { parentPid, childPid } = m.shared;
+
+    it('lists every owning pid once, ascending, and names the first owner ss printed', () => {
+      expect(skipped).toBe(0);
+      expect(byIno(sockets, m.shared.tcpIno)).toMatchObject({ pids: [parentPid, childPid], comm: 'sh-child', state: 'listen' });
+      expect(byIno(sockets, m.shared.udpIno)).toMatchObject({ pids: [parentPid, childPid], comm: 'sh-child', transport: 'udp' });
+    });
+  });
+
+  it('skips both halves of a line that a newline in a comm split in two', () => {
+    // comm "new\nline": ss prints it raw, so the socket's line is cut inside the owners field.
+    expect(parseSs(fixture('newline.txt'))).toEqual({ sockets: [], skipped: 2 });
+  });
+
+  describe('truncated and garbled output', () => {
+    // truncated.txt: 3 intact lines from basic.txt (listen4, udp4, estab4 server side), 8 lines
+    // damaged from them (missing peer column, bytes_received:1x…, segs_in:-…, state ESTABLISHED,
+    // netid sctp, local address without port, ino:abc…, "garbage"), then listen4 cut after `pid=`.
+    const { sockets, skipped } = parseSs(fixture('truncated.txt'));
+
+    it('skips and counts every damaged line', () => {
+      expect(skipped).toBe(9);
+    });
+
+    it('still reads the intact lines in full', () => {
+      const b = m.basic;
+      expect(sockets.map((s) => s.id)).toEqual([b.listen4.ino, b.udp4.ino, b.estab4.serverIno].map((i) => `ino:${i}`));
+      expect(byIno(sockets, b.estab4.serverIno)).toMatchObject({ rxBytes: b.estab4.up, txBytes: b.estab4.down });
+    });
+
+    it('never throws, whatever prefix of a line it gets', () => {
+      const line = fixture('basic.txt').split('\n').find((l) => l.includes(` ino:${m.basic.bulk.clientIno} `))!;
+      for (let end = 0; end <= line.length; end++) {
+        const prefix = line.slice(0, end);
+        const { sockets: got, skipped: bad } = parseSs(prefix);
+        expect(got.length + bad, prefix).toBe(prefix.trim() === '' ? 0 : 1);
+      }
+    });
+  });
+});
