@@ -7,11 +7,14 @@ export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const PEER = fileURLToPath(new URL('./peer.mjs', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
+/** Every number a peer reports (see peer.mjs). */
+export type PeerEvent = Record<'port' | 'sent' | 'open' | 'done' | 'received' | 'datagrams' | 'bytes', number>;
+
 export interface Child {
   proc: ChildProcess;
   pid: number;
   /** Waits for the next JSON line with `key` on stdout. */
-  next<T = Record<string, number>>(key: string, timeoutMs?: number): Promise<T>;
+  next<T = PeerEvent>(key: string, timeoutMs?: number): Promise<T>;
   stderr(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
