@@ -11,6 +11,7 @@ import { hostIO } from './host/io.js';
 import { ProcessResolver } from './host/processes.js';
 import { SnapshotProducer } from './instruments/producer.js';
 import { registerSelfMetrics } from './instruments/self-metrics.js';
+import { createOtlpReader, ExportHealth, resolveOtlp } from './exporters/otlp.js';
 import { createPrometheusReader, startMetricsServer, type MetricsServer } from './exporters/prometheus.js';
 import { agentResource } from './exporters/resource.js';
 import { createSources } from './sources/registry.js';
@@ -52,15 +53,24 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
+/** Bounds the final export on shutdown when the Collector does not answer. */
+const SHUTDOWN_TIMEOUT_MS = 5000;
+
+export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningAgent> {
+  const otlp = resolveOtlp(config, env); // may throw ConfigError: before anything starts
   const core = await buildCore(config, logger);
   const { collector, sources } = core;
   const producer = new SnapshotProducer(() => collector.snapshot, VERSION);
+  const exportHealth = new ExportHealth();
   const readers = [];
   const prometheus = config.prometheus.enabled ? createPrometheusReader(producer) : undefined;
   if (prometheus) readers.push(prometheus);
+  if (otlp) {
+    readers.push(createOtlpReader(otlp, producer, exportHealth, logger));
+    logger.info({ endpoint: otlp.url, intervalMs: otlp.intervalMs }, 'OTLP export enabled');
+  }
   const meterProvider = new MeterProvider({ resource: agentResource(config), readers });
-  registerSelfMetrics(meterProvider.getMeter(INSTRUMENTATION_SCOPE, VERSION), collector, sources);
+  registerSelfMetrics(meterProvider.getMeter(INSTRUMENTATION_SCOPE, VERSION), collector, sources, otlp ? exportHealth : undefined);
 
   let metrics: MetricsServer | undefined;
   if (prometheus) {
@@ -81,7 +91,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     async stop() {
       await collector.stop();
       await metrics?.close();
-      await meterProvider.shutdown().catch(() => undefined);
+      // Flushes a final OTLP export with the last snapshot.
+      await meterProvider.shutdown({ timeoutMillis: SHUTDOWN_TIMEOUT_MS }).catch(() => undefined);
     },
   };
   if (metrics) running.metrics = metrics;

@@ -138,8 +138,9 @@ export const SELF_METRICS = {
   selected: 'netproc_source_selected',
   processes: 'netproc_tracked_processes',
   series: 'netproc_exported_processes',
+  exports: 'netproc_exports',
 } as const;
 
-export const SELF_ATTR = { source: 'source', family: 'family', kind: 'kind' } as const;
+export const SELF_ATTR = { source: 'source', family: 'family', kind: 'kind', exporter: 'exporter', result: 'result' } as const;
 
 export const INSTRUMENTATION_SCOPE = 'netproc-agent';

@@ -153,11 +153,20 @@ export class Aggregator {
   }
 
   private async creditIncrements(increments: readonly Increment[], bytes: boolean, packets: boolean): Promise<void> {
-    for (const inc of increments) {
-      const identity = inc.pid > 0 ? await this.resolver.resolve(inc.pid) : undefined;
-      // A process that already exited cannot be named; its traffic is kept under [kernel].
+    const identities = await Promise.all(increments.map((inc) => (inc.pid > 0 ? this.resolver.resolve(inc.pid) : undefined)));
+    increments.forEach((inc, i) => {
+      const identity = identities[i] ?? this.departed(inc);
       const entry = identity ? this.entryFor(identity) : this.kernel;
       entry.credit(inc.transport, inc, bytes, packets);
-    }
+    });
+  }
+
+  /**
+   * A process that exited before the agent could look it up (a short-lived client), named by the
+   * comm the event source saw. Its series live for the retention cycles, like any exited process.
+   */
+  private departed(inc: Increment): ProcessIdentity | undefined {
+    if (inc.pid <= 0 || inc.comm === undefined) return undefined;
+    return { key: `${inc.pid}/departed`, pid: inc.pid, startTicks: -1, startTimeMs: this.options.now(), name: inc.comm };
   }
 }

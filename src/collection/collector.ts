@@ -61,7 +61,7 @@ export class Collector {
       }),
     );
     this.assignment = selectSources(this.sources, this.usable);
-    for (const name of new Set(this.assignment.values())) await this.ensureStarted(name);
+    // Streaming sources start in their first collection, where a failure to start is a fallback.
     logger.info({ assignment: Object.fromEntries(this.assignment) }, 'sources selected');
   }
 

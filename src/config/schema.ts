@@ -37,6 +37,33 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'optional-duration',
+  validate(value: unknown) {
+    if (value !== '' && parseDuration(value) === undefined) {
+      throw new Error('must be empty or a positive duration with a unit (ms, s, m, h), such as 500ms, 5s or 1m');
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'otlp-endpoint',
+  validate(value: unknown) {
+    if (value === '') return;
+    const text = String(value);
+    const url = /^[a-z]+:\/\//i.test(text) ? text : `https://${text}`;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new Error('must be a URL such as http://otel-collector:4317 (plain) or otel-collector:4317 / https://… (TLS)');
+    }
+    if (!['http:', 'https:'].includes(parsed.protocol) || parsed.hostname === '') {
+      throw new Error('must be a URL such as http://otel-collector:4317 (plain) or otel-collector:4317 / https://… (TLS)');
+    }
+  },
+});
+
+convict.addFormat({
   name: 'tcp-port',
   coerce: (value: string) => (/^\d+$/.test(value.trim()) ? Number(value) : value),
   validate(value: unknown) {
@@ -129,6 +156,57 @@ export const schema = {
       arg: 'prometheus-port',
     },
   },
+  otlp: {
+    enabled: {
+      doc: 'Push metrics over OTLP/gRPC when an endpoint is set here or in OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT (--no-otlp turns it off).',
+      format: Boolean,
+      default: true,
+      env: 'NETPROC_OTLP',
+      arg: 'otlp',
+    },
+    endpoint: {
+      doc: 'Collector endpoint. http://host:4317 is plaintext; host:4317 or https://host:4317 is TLS. Empty: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT.',
+      format: 'otlp-endpoint',
+      default: '',
+      env: 'NETPROC_OTLP_ENDPOINT',
+      arg: 'otlp-endpoint',
+    },
+    headers: {
+      doc: 'gRPC metadata as key=value,key=value (e.g. an auth token). Empty: OTEL_EXPORTER_OTLP_(METRICS_)HEADERS.',
+      format: String,
+      default: '',
+      env: 'NETPROC_OTLP_HEADERS',
+      arg: 'otlp-headers',
+    },
+    compression: {
+      doc: 'gzip or none. Empty: OTEL_EXPORTER_OTLP_(METRICS_)COMPRESSION, else none.',
+      format: ['', 'none', 'gzip'],
+      default: '',
+      env: 'NETPROC_OTLP_COMPRESSION',
+      arg: 'otlp-compression',
+    },
+    timeout: {
+      doc: 'Deadline of one export. Empty: OTEL_EXPORTER_OTLP_(METRICS_)TIMEOUT (ms), else 10s.',
+      format: 'optional-duration',
+      default: '',
+      env: 'NETPROC_OTLP_TIMEOUT',
+      arg: 'otlp-timeout',
+    },
+    insecure: {
+      doc: 'Plaintext to an endpoint given without a scheme. Also OTEL_EXPORTER_OTLP_INSECURE=true. TLS certificates: OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE.',
+      format: Boolean,
+      default: false,
+      env: 'NETPROC_OTLP_INSECURE',
+      arg: 'otlp-insecure',
+    },
+    interval: {
+      doc: 'Export interval. Empty: OTEL_METRIC_EXPORT_INTERVAL (ms), else 60s. Cumulative temporality: a missed export loses no counts.',
+      format: 'optional-duration',
+      default: '',
+      env: 'NETPROC_OTLP_INTERVAL',
+      arg: 'otlp-interval',
+    },
+  },
   ss: {
     path: {
       doc: 'The ss program (iproute2).',
@@ -172,6 +250,15 @@ export type AgentConfig = {
   nodeName: string;
   instanceId: string;
   prometheus: { enabled: boolean; host: string; port: number };
+  otlp: {
+    enabled: boolean;
+    endpoint: string;
+    headers: string;
+    compression: '' | 'none' | 'gzip';
+    timeout: string;
+    insecure: boolean;
+    interval: string;
+  };
   ss: { path: string; timeout: string };
   once: { duration: string; format: (typeof OUTPUT_FORMATS)[number] };
 };

@@ -4,8 +4,14 @@ import type { Meter } from '@opentelemetry/api';
 import { SELF_ATTR, SELF_METRICS } from '../semconv.js';
 import type { Collector } from '../collection/collector.js';
 import type { Source } from '../sources/types.js';
+import type { ExportHealth } from '../exporters/otlp.js';
 
-export function registerSelfMetrics(meter: Meter, collector: Collector, sources: readonly Source[]): void {
+export function registerSelfMetrics(
+  meter: Meter,
+  collector: Collector,
+  sources: readonly Source[],
+  otlp?: ExportHealth,
+): void {
   const up = meter.createObservableGauge(SELF_METRICS.up, {
     description: 'Whether the source ran its last collection successfully (1) or not (0)',
   });
@@ -26,6 +32,10 @@ export function registerSelfMetrics(meter: Meter, collector: Collector, sources:
     description: 'Processes (including pseudo-processes) exported in the last snapshot',
   });
 
+  const exports = meter.createObservableCounter(SELF_METRICS.exports, {
+    description: 'OTLP exports by result (success, failure); failures mean the Collector was down, slow or refusing',
+  });
+
   // Reads only prepared state: no I/O, no await, never throws.
   meter.addBatchObservableCallback(
     (result) => {
@@ -42,7 +52,11 @@ export function registerSelfMetrics(meter: Meter, collector: Collector, sources:
       }
       result.observe(tracked, collector.snapshot.trackedProcesses);
       result.observe(exported, collector.snapshot.processes.length);
+      if (otlp) {
+        result.observe(exports, otlp.successes, { [SELF_ATTR.exporter]: 'otlp', [SELF_ATTR.result]: 'success' });
+        result.observe(exports, otlp.failures, { [SELF_ATTR.exporter]: 'otlp', [SELF_ATTR.result]: 'failure' });
+      }
     },
-    [up, duration, errors, selected, tracked, exported],
+    [up, duration, errors, selected, tracked, exported, exports],
   );
 }
