@@ -21,4 +21,17 @@ describe.skipIf(missing('lifecycle', 'root', 'ss'))('agent lifecycle', () => {
       await agent.stop();
     });
   }
+
+  it('a scrape reads the prepared snapshot and never triggers a collection', async () => {
+    // One collection at start, the next an hour away: scrapes must all show the same snapshot.
+    const agent = await startAgent(['--sources', 'ss', '--interval', '1h']);
+    const durations = async (): Promise<string> =>
+      (await agent.metricsText()).split('\n').filter((l) => l.startsWith('netproc_source_collection_duration_seconds')).join('\n');
+    const first = await eventually(async () => {
+      const text = await durations();
+      return / [0-9.e-]+$/.test(text) && !/ 0$/.test(text) ? text : undefined;
+    }, 10_000, 'the first collection');
+    for (let i = 0; i < 5; i++) expect(await durations()).toBe(first);
+    await agent.stop();
+  });
 });

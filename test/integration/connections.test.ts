@@ -1,5 +1,6 @@
 // A client holding exactly 25 established connections to a listening server, and a UDP pair:
 // both the ss and the procfs source must count them exactly, per PID, state and transport.
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, peer, type Child } from '../helpers/processes.js';
 import { connectionsOf, once } from '../helpers/once.js';
@@ -38,4 +39,18 @@ describe.skipIf(missing('connections', 'root', 'ss'))('connections by state', ()
       expect(connectionsOf(rows, udpSink.pid, 'tcp')).toEqual({});
     });
   }
+
+  it('ss: per-state totals over all processes, [kernel] included, match raw ss in the same namespace', async () => {
+    const raw = (state: string): number =>
+      execFileSync('ss', ['-tanH', 'state', state], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() !== '').length;
+    const before = { established: raw('established'), listen: raw('listening') };
+    const { processes } = await once(['--sources', 'ss', '--duration', '200ms']);
+    const after = { established: raw('established'), listen: raw('listening') };
+    const total = (state: string): number =>
+      processes.filter((r) => r.transport === 'tcp').reduce((sum, r) => sum + (r.connections[state] ?? 0), 0);
+    // Nothing else opens sockets here during the test; the two raw counts bracket ours.
+    expect(before).toEqual(after);
+    expect(total('established')).toBe(before.established);
+    expect(total('listen')).toBe(before.listen);
+  });
 });
