@@ -10,6 +10,7 @@ declare -A PACKAGES=(
   [prometheus]=prometheus
   [promtool]=prometheus
   [setpriv]=util-linux
+  [bpftrace]=bpftrace
 )
 
 missing=()

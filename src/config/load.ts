@@ -68,14 +68,14 @@ export function loadInvocation(argv: readonly string[], env: NodeJS.ProcessEnv):
 
   let parsed;
   try {
-    parsed = parseArgs({ args: flags, options: flagOptions(), strict: true, allowPositionals: false });
+    parsed = parseArgs({ args: flags, options: flagOptions(), strict: true, allowPositionals: false, tokens: true });
   } catch (err) {
     throw new ConfigError(`flags: ${firstSentence((err as Error).message)}`);
   }
   if (parsed.values.help) command = 'help';
   if (parsed.values.version) command = 'version';
 
-  const config = convict(schema, { args: flags, env });
+  const config = convict(schema, { args: lastFlagWins(parsed.tokens ?? []), env });
   const configFile = (parsed.values.config as string | undefined) ?? env.NETPROC_CONFIG;
   if (configFile !== undefined) {
     const values = readConfigFile(configFile);
@@ -93,6 +93,24 @@ export function loadInvocation(argv: readonly string[], env: NodeJS.ProcessEnv):
   const result: Invocation = { command, config: config.getProperties() as AgentConfig };
   if (configFile !== undefined) result.configFile = configFile;
   return result;
+}
+
+/** A flag given twice takes its last value, as in most CLIs (convict would join them into a list). */
+function lastFlagWins(tokens: ReadonlyArray<{ kind: string; name?: string; value?: string | undefined }>): string[] {
+  const last = new Map<string, string | boolean>();
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.name === undefined) continue;
+    if (token.value !== undefined) last.set(token.name, token.value);
+    else if (token.name.startsWith('no-')) last.set(token.name.slice(3), false);
+    else last.set(token.name, true);
+  }
+  const args: string[] = [];
+  for (const [name, value] of last) {
+    if (value === true) args.push(`--${name}`);
+    else if (value === false) args.push(`--no-${name}`);
+    else args.push(`--${name}`, value);
+  }
+  return args;
 }
 
 function readConfigFile(path: string): object {

@@ -207,6 +207,43 @@ export const schema = {
       arg: 'otlp-interval',
     },
   },
+  ebpf: {
+    bpftrace: {
+      doc: 'The bpftrace program (Debian package bpftrace, 0.17 or later).',
+      format: String,
+      default: 'bpftrace',
+      env: 'NETPROC_EBPF_BPFTRACE',
+      arg: 'ebpf-bpftrace',
+    },
+    program: {
+      doc: 'auto picks the sock tracepoints (Linux 6.3+) or else the kprobe program; tracepoint or kprobe forces one.',
+      format: ['auto', 'tracepoint', 'kprobe'],
+      default: 'auto',
+      env: 'NETPROC_EBPF_PROGRAM',
+      arg: 'ebpf-program',
+    },
+    mapKeys: {
+      doc: 'Entries per BPF map: must exceed the live TCP sockets doing I/O and 4x the processes active in one interval. Kernel memory grows with it (about 43 MB at 65536 on 2 CPUs).',
+      format: 'count',
+      default: 65536,
+      env: 'NETPROC_EBPF_MAP_KEYS',
+      arg: 'ebpf-map-keys',
+    },
+    mountTracefs: {
+      doc: 'Mount tracefs at /sys/kernel/tracing when it is not mounted and the agent may (CAP_SYS_ADMIN).',
+      format: Boolean,
+      default: true,
+      env: 'NETPROC_EBPF_MOUNT_TRACEFS',
+      arg: 'ebpf-mount-tracefs',
+    },
+    startTimeout: {
+      doc: 'How long bpftrace may take to compile and attach its probes before the start counts as failed.',
+      format: 'duration',
+      default: '60s',
+      env: 'NETPROC_EBPF_START_TIMEOUT',
+      arg: 'ebpf-start-timeout',
+    },
+  },
   ss: {
     path: {
       doc: 'The ss program (iproute2).',
@@ -259,6 +296,7 @@ export type AgentConfig = {
     insecure: boolean;
     interval: string;
   };
+  ebpf: { bpftrace: string; program: 'auto' | 'tracepoint' | 'kprobe'; mapKeys: number; mountTracefs: boolean; startTimeout: string };
   ss: { path: string; timeout: string };
   once: { duration: string; format: (typeof OUTPUT_FORMATS)[number] };
 };

@@ -1,11 +1,13 @@
 // Config name -> source factory. Adding a source: one folder under src/sources and one line here.
 // The order is the default preference order.
 import type { SourceContext } from './context.js';
+import { createEbpfSource } from './ebpf/source.js';
 import { createProcfsSource } from './procfs/source.js';
 import { createSsSource } from './ss/source.js';
 import type { Source } from './types.js';
 
 export const SOURCE_FACTORIES: Readonly<Record<string, (ctx: SourceContext) => Source>> = {
+  ebpf: createEbpfSource,
   ss: createSsSource,
   procfs: createProcfsSource,
 };

@@ -15,7 +15,7 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
   it('uses the defaults with nothing given', () => {
     const { command, config } = loadInvocation([], {});
     expect(command).toBe('run');
-    expect(config.sources).toEqual(['ss', 'procfs']);
+    expect(config.sources).toEqual(['ebpf', 'ss', 'procfs']);
     expect(config.interval).toBe('5s');
     expect(config.prometheus).toEqual({ enabled: true, host: '0.0.0.0', port: 9464 });
   });
@@ -40,6 +40,13 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
     expect(config.prometheus.host).toBe('127.0.0.1');
   });
 
+  it('lets the last of a repeated flag win, --no-X after --X included', () => {
+    const { config } = loadInvocation(['--interval', '1s', '--interval', '5000ms', '--prometheus', '--no-prometheus'], {});
+    expect(config.interval).toBe('5000ms');
+    expect(config.prometheus.enabled).toBe(false);
+    expect(loadInvocation(['--no-prometheus', '--prometheus'], {}).config.prometheus.enabled).toBe(true);
+  });
+
   it('takes comma lists for sources and --no-prometheus', () => {
     const { config } = loadInvocation(['--sources', 'procfs, ss', '--no-prometheus'], {});
     expect(config.sources).toEqual(['procfs', 'ss']);
@@ -47,7 +54,7 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
   });
 
   it.each([
-    [['--sources', 'ss,bogus'], {}, /^sources \(--sources, NETPROC_SOURCES\): unknown source "bogus"; accepted: ss, procfs/],
+    [['--sources', 'ss,bogus'], {}, /^sources \(--sources, NETPROC_SOURCES\): unknown source "bogus"; accepted: ebpf, ss, procfs/],
     [['--interval', 'soon'], {}, /^interval \(--interval, NETPROC_INTERVAL\): .*duration/],
     [['--interval', '5'], {}, /^interval \(--interval, NETPROC_INTERVAL\): .*duration/],
     [[], { NETPROC_INTERVAL: '-1s' }, /^interval \(--interval, NETPROC_INTERVAL\): /],

@@ -1,7 +1,8 @@
 // A traffic peer with a known PID, driven by argv; prints one JSON line per event on stdout.
 // Modes (host is always loopback or a test namespace address):
 //   sink HOST [REPLY]            listen on HOST:0, read everything, reply REPLY bytes per connection; print {port}
-//   send HOST PORT BYTES         connect, send BYTES, print {sent} when flushed, hold the connection open
+//   send HOST PORT BYTES         connect, send BYTES, print {sent} when flushed, hold the connection open;
+//                                on SIGUSR1 close it gracefully and print {closed}; on SIGUSR2 print {received}
 //   hold HOST PORT COUNT         open COUNT connections and hold them; print {open}
 //   churn HOST PORT COUNT BYTES [HOLD_MS]  COUNT times: connect, send BYTES, hold HOLD_MS, close; print {done}; stay alive
 //   udp-sink HOST                bind a UDP socket on HOST:0, count datagrams; print {port}; on SIGUSR2 print {datagrams,bytes}
@@ -45,6 +46,10 @@ if (mode === 'sink') {
   let received = 0;
   s.on('data', (d) => (received += d.length));
   process.on('SIGUSR2', () => say({ received }));
+  process.on('SIGUSR1', () => {
+    s.once('close', () => say({ closed: received }));
+    s.end();
+  });
   keepAlive();
 } else if (mode === 'hold') {
   const [host, port, count] = args;
@@ -72,7 +77,8 @@ if (mode === 'sink') {
   const [host] = args;
   let datagrams = 0;
   let bytes = 0;
-  const sock = dgram.createSocket(family(host));
+  // A deep receive buffer (the test raises net.core.rmem_max) so a busy event loop drops nothing.
+  const sock = dgram.createSocket({ type: family(host), recvBufferSize: 8 * 1024 * 1024 });
   sock.on('message', (m) => {
     datagrams++;
     bytes += m.length;
@@ -86,7 +92,7 @@ if (mode === 'sink') {
   let left = Number(count);
   // Paced in small bursts so the receiver's buffer never overflows: no datagram is dropped.
   const burst = () => {
-    for (let i = 0; i < 50 && left > 0; i++, left--) sock.send(payload, Number(port), host);
+    for (let i = 0; i < 20 && left > 0; i++, left--) sock.send(payload, Number(port), host);
     if (left > 0) setTimeout(burst, 2);
     else setTimeout(() => say({ sent: Number(count) }), 50);
   };

@@ -8,7 +8,7 @@ export const PEER = fileURLToPath(new URL('./peer.mjs', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 /** Every number a peer reports (see peer.mjs). */
-export type PeerEvent = Record<'port' | 'sent' | 'open' | 'done' | 'received' | 'datagrams' | 'bytes', number>;
+export type PeerEvent = Record<'port' | 'sent' | 'open' | 'done' | 'received' | 'closed' | 'datagrams' | 'bytes', number>;
 
 export interface Child {
   proc: ChildProcess;

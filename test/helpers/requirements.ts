@@ -1,10 +1,12 @@
 // Under CI=true a missing tool or privilege fails the file; elsewhere the file is skipped, loudly.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
-export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip';
+export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'bpftrace' | 'tracefs' | 'nethogs' | 'tmux';
 
 function has(need: Need): boolean {
   if (need === 'root') return process.getuid?.() === 0;
+  if (need === 'tracefs') return existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events');
   try {
     execFileSync('sh', ['-c', `command -v ${need}`], { stdio: 'ignore' });
     return true;
