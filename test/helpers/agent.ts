@@ -11,8 +11,10 @@ export interface AgentUnderTest {
   stop(): Promise<void>;
 }
 
-export async function startAgent(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<AgentUnderTest> {
-  const child = start(process.execPath, [CLI, 'run', '--prometheus-host', '127.0.0.1', '--prometheus-port', '0', ...args], { env });
+/** `wrapper` runs the agent through another program, e.g. setpriv, which execs into it. */
+export async function startAgent(args: readonly string[], env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = []): Promise<AgentUnderTest> {
+  const command = [...wrapper, process.execPath, CLI, 'run', '--prometheus-host', '127.0.0.1', '--prometheus-port', '0', ...args];
+  const child = start(command[0]!, command.slice(1), { env });
   const port = await new Promise<number>((resolve, reject) => {
     const deadline = setTimeout(() => reject(new Error(`agent did not listen; stderr: ${child.stderr()}`)), 30_000);
     const poll = setInterval(() => {

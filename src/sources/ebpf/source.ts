@@ -23,6 +23,7 @@ const MIN_BPFTRACE = [0, 17] as const;
 /** The program's own print interval; short, so a collection never waits long for its data. */
 const MAX_PROGRAM_INTERVAL_MS = 1000;
 const TRACEFS_MOUNT_POINT = '/sys/kernel/tracing';
+const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 
 export function createEbpfSource(ctx: SourceContext): Source {
   const { io, config, privileges } = ctx;
@@ -130,7 +131,10 @@ export function createEbpfSource(ctx: SourceContext): Source {
       child = new SupervisedChild({
         file: settings.bpftrace,
         args: command.args,
-        env: command.env,
+        // bpftrace 0.17 also walks the kernel modules' BTF, which takes CAP_SYS_ADMIN; without it
+        // it loses BTF altogether ("Unknown struct/union"). Pointing it at vmlinux's BTF, which
+        // holds every type the programs read, keeps it working with CAP_BPF + CAP_PERFMON only.
+        env: { ...command.env, BPFTRACE_BTF: VMLINUX_BTF },
         pdeathsig: (await hasSetpriv(io)) ? 'setpriv' : undefined,
         onLine: feed,
         onStderr: feed,
