@@ -10,7 +10,8 @@ export class HealthBook {
   readonly sources = new Map<string, SourceHealth>();
 
   constructor(names: readonly string[]) {
-    for (const name of names) this.sources.set(name, { up: false, lastDurationSeconds: 0, errors: new Map() });
+    // `collect` exists from the start, so rate() and alerts see the series before the first failure.
+    for (const name of names) this.sources.set(name, { up: false, lastDurationSeconds: 0, errors: new Map([['collect', 0]]) });
   }
 
   get(name: string): SourceHealth {
@@ -21,8 +22,7 @@ export class HealthBook {
 
   countErrors(name: string, errors: Record<string, number>): void {
     const book = this.get(name).errors;
-    for (const [kind, count] of Object.entries(errors)) {
-      if (count > 0) book.set(kind, (book.get(kind) ?? 0) + count);
-    }
+    // A kind reported with 0 still creates its series.
+    for (const [kind, count] of Object.entries(errors)) book.set(kind, (book.get(kind) ?? 0) + Math.max(0, count));
   }
 }

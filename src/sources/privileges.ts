@@ -9,7 +9,10 @@ export function pidMappingWarnings(privileges: Privileges, source: string): Prob
   return [
     {
       what: `missing ${missing.join(' and ')}: ${source} cannot see which process owns the sockets of other users' processes; those are counted under [kernel]`,
-      fix: `grant ${missing.join(', ')} (Kubernetes: securityContext.capabilities.add: [${missing.map((c) => c.replace(/^CAP_/, '')).join(', ')}] with hostPID: true; systemd: AmbientCapabilities=${missing.join(' ')})`,
+      fix:
+        `grant ${missing.join(', ')} (Kubernetes: runAsUser: 0 with securityContext.capabilities.add: [${missing.map((c) => c.replace(/^CAP_/, '')).join(', ')}], ` +
+        `hostPID: true and AppArmor Unconfined, since a non-root container user gets no usable capabilities and the runtime's default AppArmor profile denies other processes' fds; ` +
+        `systemd: AmbientCapabilities=${missing.join(' ')})`,
     },
   ];
 }

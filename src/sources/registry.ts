@@ -6,10 +6,12 @@ import { createProcfsSource } from './procfs/source.js';
 import { createSsSource } from './ss/source.js';
 import type { Source } from './types.js';
 
+// procfs before ss: both count connections, but procfs sees every network namespace (every pod),
+// while ss sees only the agent's own.
 export const SOURCE_FACTORIES: Readonly<Record<string, (ctx: SourceContext) => Source>> = {
   ebpf: createEbpfSource,
-  ss: createSsSource,
   procfs: createProcfsSource,
+  ss: createSsSource,
 };
 
 export const SOURCE_NAMES: readonly string[] = Object.keys(SOURCE_FACTORIES);

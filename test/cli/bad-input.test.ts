@@ -14,7 +14,7 @@ const write = (name: string, text: string): string => {
 };
 
 const CASES: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
-  ['unknown source', ['--sources', 'ss,pcap'], {}, /^netproc-agent: sources \(--sources, NETPROC_SOURCES\): unknown source "pcap"; accepted: ebpf, ss, procfs/],
+  ['unknown source', ['--sources', 'ss,pcap'], {}, /^netproc-agent: sources \(--sources, NETPROC_SOURCES\): unknown source "pcap"; accepted: ebpf, procfs, ss/],
   ['unknown source from env', [], { NETPROC_SOURCES: 'ebpff' }, /^netproc-agent: sources .*unknown source "ebpff"; accepted: /],
   ['unparsable duration', ['--interval', 'fast'], {}, /^netproc-agent: interval \(--interval, NETPROC_INTERVAL\): must be a positive duration/],
   ['unparsable port', ['--prometheus-port', '94x64'], {}, /^netproc-agent: prometheus\.port .*0 to 65535/],

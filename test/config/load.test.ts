@@ -15,7 +15,7 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
   it('uses the defaults with nothing given', () => {
     const { command, config } = loadInvocation([], {});
     expect(command).toBe('run');
-    expect(config.sources).toEqual(['ebpf', 'ss', 'procfs']);
+    expect(config.sources).toEqual(['ebpf', 'procfs', 'ss']);
     expect(config.interval).toBe('5s');
     expect(config.prometheus).toEqual({ enabled: true, host: '0.0.0.0', port: 9464 });
   });
@@ -54,7 +54,7 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
   });
 
   it.each([
-    [['--sources', 'ss,bogus'], {}, /^sources \(--sources, NETPROC_SOURCES\): unknown source "bogus"; accepted: ebpf, ss, procfs/],
+    [['--sources', 'ss,bogus'], {}, /^sources \(--sources, NETPROC_SOURCES\): unknown source "bogus"; accepted: ebpf, procfs, ss/],
     [['--interval', 'soon'], {}, /^interval \(--interval, NETPROC_INTERVAL\): .*duration/],
     [['--interval', '5'], {}, /^interval \(--interval, NETPROC_INTERVAL\): .*duration/],
     [[], { NETPROC_INTERVAL: '-1s' }, /^interval \(--interval, NETPROC_INTERVAL\): /],

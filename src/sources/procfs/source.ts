@@ -40,7 +40,7 @@ export function createProcfsSource(ctx: SourceContext): Source {
         result.usable = false;
         result.problems.push({
           what: `cannot read ${root}/self/net/tcp or ${root}/self/fd (${(err as NodeJS.ErrnoException).code ?? err})`,
-          fix: `mount the host's procfs at ${root} (Kubernetes: hostPID: true and a hostPath volume for /proc) or set procRoot`,
+          fix: `check procRoot (now ${root}); in Kubernetes, hostPID: true makes the container's /proc the host's, or mount the host's /proc (hostPath) and set procRoot to where it is mounted`,
         });
         return result;
       }
