@@ -83,6 +83,22 @@ convict.addFormat({
   },
 });
 
+convict.addFormat({
+  name: 'device-list',
+  coerce: (value: string) =>
+    value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  validate(value: unknown) {
+    // Linux device names (dev_valid_name): 1 to 15 characters, no '/', ':' or white space; a
+    // leading '-' is refused too, so that no name can pass for an option of the tool.
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^(?!\.\.?$)(?!-)[^/:\s]{1,15}$/.test(v))) {
+      throw new Error('must be a list of network device names such as eth0,ens5 (empty: every device that is up)');
+    }
+  },
+});
+
 export const schema = {
   sources: {
     doc: 'Sources in order of preference. For each metric family (bytes, packets, connections) the first usable source that measures it serves it.',
@@ -223,9 +239,9 @@ export const schema = {
       arg: 'ebpf-program',
     },
     mapKeys: {
-      doc: 'Entries per BPF map: must exceed the live TCP sockets doing I/O and 4x the processes active in one interval. Kernel memory grows with it (about 43 MB at 65536 on 2 CPUs).',
+      doc: 'Entries per BPF map, preallocated: must exceed the live TCP sockets doing I/O and 4x the processes active in one interval. Kernel memory grows with it (about 9 MB at 16384, 38 MB at 65536 on 2 CPUs). Overflow is counted as untracked_sockets errors.',
       format: 'count',
-      default: 65536,
+      default: 16384,
       env: 'NETPROC_EBPF_MAP_KEYS',
       arg: 'ebpf-map-keys',
     },
@@ -258,6 +274,50 @@ export const schema = {
       default: '10s',
       env: 'NETPROC_SS_TIMEOUT',
       arg: 'ss-timeout',
+    },
+  },
+  nethogs: {
+    path: {
+      doc: 'The nethogs program (Debian package nethogs; written for 0.8.7).',
+      format: String,
+      default: 'nethogs',
+      env: 'NETPROC_NETHOGS_PATH',
+      arg: 'nethogs-path',
+    },
+    devices: {
+      doc: 'Network devices nethogs captures on, such as eth0,ens5. Empty: every device that is up and running, loopback excepted.',
+      format: 'device-list',
+      default: [] as string[],
+      env: 'NETPROC_NETHOGS_DEVICES',
+      arg: 'nethogs-devices',
+    },
+    loopback: {
+      doc: 'Also capture on loopback and on devices that are down (nethogs -a). nethogs credits both directions of loopback traffic to the sending process.',
+      format: Boolean,
+      default: false,
+      env: 'NETPROC_NETHOGS_LOOPBACK',
+      arg: 'nethogs-loopback',
+    },
+    udp: {
+      doc: 'Also capture UDP (nethogs -C). UDP of connected sockets is added to the owning process under tcp; UDP of unconnected sockets goes to [kernel] under udp.',
+      format: Boolean,
+      default: false,
+      env: 'NETPROC_NETHOGS_UDP',
+      arg: 'nethogs-udp',
+    },
+    refresh: {
+      doc: 'How often nethogs prints its totals (nethogs -d), rounded up to whole seconds; keep it at or below the collection interval.',
+      format: 'duration',
+      default: '1s',
+      env: 'NETPROC_NETHOGS_REFRESH',
+      arg: 'nethogs-refresh',
+    },
+    restartEvery: {
+      doc: 'Restart nethogs this often: its memory grows with every connection-second it has seen. A restart loses the traffic of its start-up, well under a second.',
+      format: 'duration',
+      default: '10m',
+      env: 'NETPROC_NETHOGS_RESTART_EVERY',
+      arg: 'nethogs-restart-every',
     },
   },
   once: {
@@ -298,5 +358,6 @@ export type AgentConfig = {
   };
   ebpf: { bpftrace: string; program: 'auto' | 'tracepoint' | 'kprobe'; mapKeys: number; mountTracefs: boolean; startTimeout: string };
   ss: { path: string; timeout: string };
+  nethogs: { path: string; devices: string[]; loopback: boolean; udp: boolean; refresh: string; restartEvery: string };
   once: { duration: string; format: (typeof OUTPUT_FORMATS)[number] };
 };

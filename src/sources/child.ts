@@ -60,7 +60,8 @@ export class SupervisedChild {
     });
     this.exit = child.then((result) => {
       const how = result.signal ? `signal ${result.signal}` : `code ${result.exitCode}`;
-      const why = this.stderr.find((l) => /error|ERROR|fail/i.test(l)) ?? this.stderr.at(-1);
+      // The last error line: bpftrace prints a harmless RLIMIT_MEMLOCK "ERROR" first on every start.
+      const why = [...this.stderr].reverse().find((l) => /error|fail/i.test(l) && !/RLIMIT_MEMLOCK/.test(l)) ?? this.stderr.at(-1);
       this.exitReason = `${spec.file} exited with ${how}${why ? `: ${why}` : ''}`;
     });
   }

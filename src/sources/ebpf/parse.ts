@@ -1,5 +1,6 @@
-// Pure parser for the output of netproc.bt and netproc-kprobe.bt (`bpftrace -f json`), the choice
-// between the two programs, and the kernel facts that choice rests on.
+// The eBPF source's parts that need no child process: the pure parser of netproc.bt and
+// netproc-kprobe.bt output (`bpftrace -f json`), the choice between the two programs, the kernel
+// facts that choice rests on (read through HostIO only), and the bpftrace command line.
 import { fileURLToPath } from 'node:url';
 import type { Transport } from '../../semconv.js';
 import type { HostIO, Increment, Problem } from '../types.js';
@@ -116,8 +117,8 @@ function parseText(text: string): BpftraceLine {
   const message = bound(text);
   // bpftrace tries to raise RLIMIT_MEMLOCK and says ERROR when it may not; since Linux 5.11 BPF
   // memory is charged to the cgroup instead and the limit no longer matters.
-  if (tagged[1] === 'WARNING' || text.includes('RLIMIT_MEMLOCK')) return { kind: 'error', severity: 'warning', message };
-  return { kind: 'error', severity: 'error', message };
+  const warning = tagged[1] === 'WARNING' || text.includes('RLIMIT_MEMLOCK');
+  return { kind: 'error', severity: warning ? 'warning' : 'error', message };
 }
 
 /** Sums map entries per (pid, transport), and picks one name per process. */
@@ -294,7 +295,12 @@ export class IntervalAssembler {
         this.pending = this.pending ? mergeIncrements(this.pending, parsed.increments) : parsed.increments;
         return;
       case 'interval':
-        events.push({ kind: 'interval', increments: this.pending ?? [], untracked: parsed.untracked, final: parsed.final });
+        events.push({
+          kind: 'interval',
+          increments: this.pending ?? [],
+          untracked: parsed.untracked,
+          final: parsed.final,
+        });
         this.pending = undefined;
         return;
       default:
@@ -399,8 +405,11 @@ export function chooseProgram(
     return {
       variant: undefined,
       problem: {
-        what: 'the kernel has no BTF (/sys/kernel/btf/vmlinux); the eBPF programs read struct sock and tcp_sock through it',
-        fix: 'run a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default of current Debian, Ubuntu, RHEL and Fedora kernels), or use the ss source',
+        what:
+          'the kernel has no BTF (/sys/kernel/btf/vmlinux); the eBPF programs read struct sock and tcp_sock through it',
+        fix:
+          'run a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default of current Debian, Ubuntu, RHEL and Fedora ' +
+          'kernels), or use the ss source',
       },
     };
   }
@@ -421,7 +430,9 @@ export function chooseProgram(
     return {
       variant: undefined,
       problem: {
-        what: `this kernel has no sock length tracepoints, and lacks kernel functions the kprobe program needs: ${missing.join(', ')}`,
+        what:
+          'this kernel has no sock length tracepoints, and lacks kernel functions the kprobe program needs: ' +
+          missing.join(', '),
         fix: missing.some((f) => f.startsWith('udpv6'))
           ? 'load IPv6 (modprobe ipv6), or use the ss source'
           : 'use the ss source on this kernel',
@@ -431,8 +442,12 @@ export function chooseProgram(
   return {
     variant: undefined,
     problem: {
-      what: 'this kernel has neither the sock:sock_send_length tracepoint (Linux 6.3+) nor kprobes (CONFIG_KPROBES, CONFIG_KPROBE_EVENTS)',
-      fix: 'run Linux 6.3 or later, or a kernel with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y; meanwhile the ss and procfs sources serve bytes and connections',
+      what:
+        'this kernel has neither the sock:sock_send_length tracepoint (Linux 6.3+) nor kprobes ' +
+        '(CONFIG_KPROBES, CONFIG_KPROBE_EVENTS)',
+      fix:
+        'run Linux 6.3 or later, or a kernel with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y; meanwhile the ss ' +
+        'and procfs sources serve bytes and connections',
     },
   };
 }
@@ -501,12 +516,13 @@ function missingFunctions(kallsyms: string, wanted: readonly string[]): string[]
 /** bpftrace's default; too small for a host with thousands of live TCP sockets. */
 export const BPFTRACE_DEFAULT_MAP_KEYS = 4096;
 /**
- * Map size the source should ask for. Every map gets it: the socket maps must hold every live
- * TCP socket doing I/O, the two per-CPU accumulators 4 x the (process, transport) pairs of one
- * interval. Measured on 2 CPUs, all 7 maps take 43 MB at 65,536 and 11 MB at 16,384; each
- * accumulator grows by 8 bytes per CPU per key.
+ * Map size the source should ask for. Every map gets it, preallocated: the socket maps must
+ * hold every live TCP socket doing I/O, the two per-CPU accumulators 4 x the (process,
+ * transport) pairs active in one interval. Measured on 2 CPUs: 9 MB at 16,384 keys, 38 MB at
+ * 65,536; each accumulator entry takes about 112 + 8 x CPUs bytes (26 MB at 16,384 on 64 CPUs).
+ * A host with more live TCP sockets shows `untracked` > 0 in the interval lines: raise it.
  */
-export const DEFAULT_MAP_KEYS = 65_536;
+export const DEFAULT_MAP_KEYS = 16_384;
 
 /** The program file of a variant, next to this module (the build must copy the .bt files). */
 export function programPath(variant: ProgramVariant): string {
@@ -520,8 +536,12 @@ export function bpftraceCommand(
   intervalMs: number,
   mapKeys: number = DEFAULT_MAP_KEYS,
 ): { file: string; args: string[]; env: Record<string, string> } {
-  if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) throw new RangeError(`interval must be a whole number of ms, got ${intervalMs}`);
-  if (!Number.isSafeInteger(mapKeys) || mapKeys < 1) throw new RangeError(`map keys must be a positive integer, got ${mapKeys}`);
+  if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) {
+    throw new RangeError(`interval must be a whole number of ms, got ${intervalMs}`);
+  }
+  if (!Number.isSafeInteger(mapKeys) || mapKeys < 1) {
+    throw new RangeError(`map keys must be a positive integer, got ${mapKeys}`);
+  }
   return {
     file: 'bpftrace',
     // -B line: one flush per line, so an interval is never held back in a buffer.
