@@ -3,6 +3,7 @@
 import { doctorCommand } from './commands/doctor.js';
 import { onceCommand } from './commands/once.js';
 import { runCommand } from './commands/run.js';
+import { topCommand } from './commands/top/command.js';
 import { ConfigError, loadInvocation, schemaLeaves } from './config/load.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
@@ -15,7 +16,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (command === 'doctor') return doctorCommand(config);
-  const logger = createLogger(config.logLevel);
+  // top owns the terminal: log lines would tear the screen, so it shows state in its header instead.
+  const logger = createLogger(command === 'top' ? 'silent' : config.logLevel);
+  if (command === 'top') return topCommand(config, logger);
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
   return command === 'once' ? onceCommand(config, logger) : runCommand(config, logger);
 }
@@ -26,11 +29,12 @@ function printHelp(): number {
     .map(([key, leaf]) => `  --${leaf.arg!.padEnd(18)} ${leaf.doc} [${key}]`);
   process.stdout.write(
     [
-      'usage: netproc-agent [run|once|doctor] [flags]',
+      'usage: netproc-agent [run|once|doctor|top] [flags]',
       '',
       '  run      collect every interval and export (default)',
       '  once     collect over --duration and print a table or --format json',
       '  doctor   what each source needs, what is missing here, and the fix',
+      '  top      a live per-process view (keys: r t p c sort, q quits)',
       '',
       '  --config FILE          YAML or JSON config file (keys as in config/agent.example.yaml)',
       '  --no-prometheus        do not serve /metrics',

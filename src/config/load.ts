@@ -6,7 +6,7 @@ import convict from 'convict';
 import { parse as parseYaml } from 'yaml';
 import { schema, type AgentConfig } from './schema.js';
 
-export const COMMANDS = ['run', 'once', 'doctor'] as const;
+export const COMMANDS = ['run', 'once', 'doctor', 'top'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export class ConfigError extends Error {
