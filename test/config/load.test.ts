@@ -63,7 +63,7 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
     [['--max-processes', 'many'], {}, /^maxProcesses \(--max-processes, NETPROC_MAX_PROCESSES\): /],
     [['--log-level', 'loud'], {}, /^logLevel \(--log-level, NETPROC_LOG_LEVEL\): .*fatal/],
     [['--bogus-flag'], {}, /^flags: Unknown option '--bogus-flag'/],
-    [['fly'], {}, /^command: unknown command "fly"; accepted: run, once, doctor/],
+    [['fly'], {}, /^command: unknown command "fly"; accepted: run, once, doctor, top/],
   ])('rejects %j %j naming the key', (argv, env, message) => {
     expect(() => loadInvocation(argv, env)).toThrowError(ConfigError);
     expect(() => loadInvocation(argv, env)).toThrowError(message);
