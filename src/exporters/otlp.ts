@@ -64,11 +64,19 @@ function envMillis(env: NodeJS.ProcessEnv, name: string): number | undefined {
 }
 
 function parseHeaders(text: string): Record<string, string> {
+  const key = 'otlp.headers (--otlp-headers, NETPROC_OTLP_HEADERS)';
   const headers: Record<string, string> = {};
   for (const pair of text.split(',')) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new ConfigError(`otlp.headers (--otlp-headers, NETPROC_OTLP_HEADERS): must be key=value pairs separated by commas`);
-    headers[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    if (eq <= 0) throw new ConfigError(`${key}: must be key=value pairs separated by commas`);
+    // decodeURIComponent throws a bare URIError on a stray '%', which would exit 1 without naming the key.
+    // The message names the header, never its value: that is often a token.
+    const name = pair.slice(0, eq).trim();
+    try {
+      headers[decodeURIComponent(name)] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      throw new ConfigError(`${key}: header ${JSON.stringify(name)} is not valid percent-encoding (write % as %25)`);
+    }
   }
   return headers;
 }

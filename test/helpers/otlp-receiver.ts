@@ -176,9 +176,9 @@ export class OtlpReceiver {
   }
 
   /** Every data point of `name` whose attributes include each pair in `match` (values compared as strings). */
-  points(name: string, match: Record<string, string | number> = {}, since = 0): FoundPoint[] {
+  points(name: string, match: Record<string, string | number> = {}): FoundPoint[] {
     const found: FoundPoint[] = [];
-    for (const request of this.requests.slice(since)) {
+    for (const request of this.requests) {
       for (const rm of request.resourceMetrics) {
         for (const sm of rm.scopeMetrics) {
           for (const metric of sm.metrics) {
@@ -193,14 +193,14 @@ export class OtlpReceiver {
 
   /**
    * The value of `name` for `match` as of the newest snapshot: the points with the latest time_unix_nano,
-   * summed (several points can match a partial attribute set). Arrival order is not used, because the
-   * exporter retries, so a request built during an outage can arrive after a newer one.
+   * summed (several points can match a partial attribute set). Arrival order is not used: exports can
+   * overlap when one is slow (the reader starts the next at its interval), so an older snapshot can land last.
    */
   latestValue(name: string, match: Record<string, string | number> = {}): number | undefined {
     const found = this.points(name, match);
     if (found.length === 0) return undefined;
     const newest = found.reduce((t, f) => (f.point.timeUnixNano > t ? f.point.timeUnixNano : t), 0n);
-    // One snapshot yields one point per attribute set; duplicates from a retried request are the same snapshot.
+    // One snapshot yields one point per attribute set; two exports of the same snapshot repeat it.
     const seen = new Map<string, number>();
     for (const f of found) if (f.point.timeUnixNano === newest) seen.set(attributeKey(f.point.attributes), f.point.value);
     return [...seen.values()].reduce((a, b) => a + b, 0);
@@ -225,13 +225,26 @@ export class OtlpReceiver {
   }
 }
 
+/**
+ * When the agent collected what a request carries: its newest time_unix_nano, in ms (the reader's collect
+ * time for the self-metrics). Arrival time is not it: a call made while the channel was reconnecting waits
+ * in grpc-js and arrives, with its old snapshot, once the Collector is back.
+ */
+export function collectedAtMs(request: ReceivedRequest): number {
+  let newest = 0n;
+  for (const rm of request.resourceMetrics) {
+    for (const sm of rm.scopeMetrics) for (const m of sm.metrics) for (const p of m.points) if (p.timeUnixNano > newest) newest = p.timeUnixNano;
+  }
+  return Number(newest / 1_000_000n);
+}
+
 /** Starts a receiver; `port` 0 picks a free one. */
 export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
   return new OtlpReceiver().start(port);
 }
 
-/** A stable key for an attribute set, for comparing series. */
-export function attributeKey(attributes: Record<string, AttributeValue>): string {
+/** A stable key for an attribute set. */
+function attributeKey(attributes: Record<string, AttributeValue>): string {
   return JSON.stringify(
     Object.keys(attributes)
       .sort()
