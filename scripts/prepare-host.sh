@@ -11,6 +11,8 @@ declare -A PACKAGES=(
   [promtool]=prometheus
   [setpriv]=util-linux
   [bpftrace]=bpftrace
+  [nethogs]=nethogs
+  [tmux]=tmux
 )
 
 missing=()

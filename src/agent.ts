@@ -8,6 +8,7 @@ import { ConfigError } from './config/load.js';
 import type { AgentConfig } from './config/schema.js';
 import { readPrivileges } from './host/capabilities.js';
 import { hostIO } from './host/io.js';
+import { PodIndex } from './host/kubernetes.js';
 import { ProcessResolver } from './host/processes.js';
 import { SnapshotProducer } from './instruments/producer.js';
 import { registerSelfMetrics } from './instruments/self-metrics.js';
@@ -37,6 +38,7 @@ export async function buildCore(config: AgentConfig, logger: Logger, io: HostIO 
     maxProcesses: config.maxProcesses,
     startTimeMs: io.now(),
     now: io.now,
+    pods: new PodIndex(io, config.kubernetes.containerLogs),
   });
   const collector = new Collector(sources, aggregator, { intervalMs: intervalMs(config), logger, now: io.now });
   await collector.init();

@@ -1,6 +1,7 @@
 // Folds what the sources collected into per-process monotonic totals and current connections,
 // and prepares the snapshot the exporters read.
 import { KERNEL_PROCESS, type Family } from '../semconv.js';
+import type { PodIndex } from '../host/kubernetes.js';
 import type { ProcessIdentity, ProcessResolver } from '../host/processes.js';
 import type { Collection, Increment, SocketRecord } from '../sources/types.js';
 import { ProcessEntry } from './process-entry.js';
@@ -16,6 +17,8 @@ export interface AggregatorOptions {
   /** Start of the pseudo-processes' series. */
   startTimeMs: number;
   now: () => number;
+  /** Pod names of containers, on Kubernetes nodes. */
+  pods?: PodIndex;
 }
 
 const KERNEL_KEY = `${KERNEL_PROCESS.pid}/0`;
@@ -82,18 +85,23 @@ export class Aggregator {
         if (this.cycle - entry.exitedCycle >= this.options.retainCycles) this.entries.delete(entry.identity.key);
       });
     await Promise.all(checks);
+    await this.options.pods?.refresh();
   }
 
   snapshot(): Snapshot {
     const others = [...this.entries.values()].filter((entry) => entry !== this.kernel);
     const { top, other } = this.top.select(others, this.options.maxProcesses);
-    const processes = [this.kernel, ...top].map((entry) => entry.series());
+    const processes = [this.kernel, ...top].map((entry) => entry.series(this.options.pods));
     if (other) processes.push(other);
     return { timeMs: this.options.now(), processes, trackedProcesses: others.length };
   }
 
-  /** The entry of the process that owns each socket: the lowest live PID among its holders. */
-  private async owners(sockets: readonly SocketRecord[]): Promise<Map<SocketRecord, ProcessEntry>> {
+  /**
+   * The entry of the process that owns each socket, at the socket's index: the lowest live PID
+   * among its holders. An array rather than a map keyed by socket: nothing to hash or grow for
+   * 10,000 sockets a cycle.
+   */
+  private async owners(sockets: readonly SocketRecord[]): Promise<Array<ProcessEntry | undefined>> {
     const pids = new Set<number>();
     for (const socket of sockets) for (const pid of socket.pids) pids.add(pid);
     const identities = new Map<number, ProcessIdentity>();
@@ -103,16 +111,20 @@ export class Aggregator {
         if (identity) identities.set(pid, identity);
       }),
     );
-    const owners = new Map<SocketRecord, ProcessEntry>();
-    for (const socket of sockets) {
+    const owners = new Array<ProcessEntry | undefined>(sockets.length);
+    const entries = new Map<number, ProcessEntry>();
+    for (let i = 0; i < sockets.length; i++) {
       // pids are sorted ascending, so the first live one is the lowest: one owner per socket,
       // so a socket shared after fork is neither double counted in bytes nor in connections.
-      for (const pid of socket.pids) {
-        const identity = identities.get(pid);
-        if (identity) {
-          owners.set(socket, this.entryFor(identity));
-          break;
+      for (const pid of sockets[i]!.pids) {
+        let entry = entries.get(pid);
+        if (!entry) {
+          const identity = identities.get(pid);
+          if (!identity) continue;
+          entries.set(pid, (entry = this.entryFor(identity)));
         }
+        owners[i] = entry;
+        break;
       }
     }
     return owners;
@@ -130,7 +142,7 @@ export class Aggregator {
   private creditSockets(
     source: string,
     sockets: readonly SocketRecord[],
-    owners: ReadonlyMap<SocketRecord, ProcessEntry>,
+    owners: ReadonlyArray<ProcessEntry | undefined>,
     bytes: boolean,
     packets: boolean,
     baseline: boolean,
@@ -138,7 +150,7 @@ export class Aggregator {
     let ledger = this.ledgers.get(source);
     const firstSight = !ledger;
     if (!ledger) this.ledgers.set(source, (ledger = new SocketLedger()));
-    const credits = ledger.apply(sockets, (s) => owners.get(s)?.identity.key, KERNEL_KEY, baseline && firstSight);
+    const credits = ledger.apply(sockets, (_, i) => owners[i]?.identity.key, KERNEL_KEY, baseline && firstSight);
     for (const { owner, socket, delta } of credits) {
       // The previous owner may have exited and been dropped; its socket's remainder goes to [kernel].
       const entry = this.entries.get(owner) ?? this.kernel;
@@ -146,9 +158,10 @@ export class Aggregator {
     }
   }
 
-  private countConnections(sockets: readonly SocketRecord[], owners: ReadonlyMap<SocketRecord, ProcessEntry>): void {
-    for (const socket of sockets) {
-      (owners.get(socket) ?? this.kernel).countConnection(socket.transport, socket.state);
+  private countConnections(sockets: readonly SocketRecord[], owners: ReadonlyArray<ProcessEntry | undefined>): void {
+    for (let i = 0; i < sockets.length; i++) {
+      const socket = sockets[i]!;
+      (owners[i] ?? this.kernel).countConnection(socket.transport, socket.state);
     }
   }
 

@@ -2,7 +2,8 @@
 import type { ConnectionState, Transport } from '../semconv.js';
 import type { ProcessIdentity } from '../host/processes.js';
 import { addTraffic, zeroTraffic, type Traffic } from './counters.js';
-import type { ConnectionCount, ProcessSeries, TransportTraffic } from './snapshot.js';
+import type { PodIndex } from '../host/kubernetes.js';
+import type { ConnectionCount, ProcessAttributes, ProcessSeries, TransportTraffic } from './snapshot.js';
 
 export class ProcessEntry {
   readonly traffic = new Map<Transport, Traffic>();
@@ -51,7 +52,7 @@ export class ProcessEntry {
     return conns;
   }
 
-  series(): ProcessSeries {
+  series(pods?: PodIndex): ProcessSeries {
     const { pid, name, containerId, startTimeMs } = this.identity;
     const traffic: TransportTraffic[] = [];
     for (const [transport, total] of this.traffic) {
@@ -60,7 +61,12 @@ export class ProcessEntry {
       if (this.packetsMeasured.has(transport)) item.packets = { rx: total.rxPackets, tx: total.txPackets };
       traffic.push(item);
     }
-    const process = containerId === undefined ? { pid, name } : { pid, name, containerId };
+    const process: ProcessAttributes = { pid, name };
+    if (containerId !== undefined) {
+      process.containerId = containerId;
+      const pod = pods?.lookup(containerId);
+      if (pod) Object.assign(process, pod);
+    }
     return { process, startTimeMs, traffic, connections: [...this.connections.values()].map((c) => ({ ...c })) };
   }
 }

@@ -5,6 +5,9 @@ export interface ProcessAttributes {
   pid: number;
   name: string;
   containerId?: string;
+  podName?: string;
+  namespaceName?: string;
+  containerName?: string;
 }
 
 export interface TransportTraffic {

@@ -4,12 +4,19 @@
 import type { SocketRecord } from '../sources/types.js';
 import type { Traffic } from './counters.js';
 
-interface Seen {
+interface Counted extends Traffic {
   owner: string;
-  rxBytes: number;
-  txBytes: number;
-  rxPackets: number;
-  txPackets: number;
+}
+
+// Entries are updated in place and kept from one snapshot to the next, so a snapshot of sockets
+// already known allocates nothing here: a new map and a new entry per socket, 10,000 a cycle, all
+// outlived a garbage collection or two and were copied each time.
+interface Seen extends Counted {
+  /** The apply() call that last listed the socket. */
+  round: number;
+  /** Owner and counters before that call, if the socket was known then. Only read when one
+   *  snapshot lists a socket twice: each listing is compared with the snapshot before. */
+  previous: Counted | undefined;
 }
 
 export interface Credit {
@@ -19,7 +26,8 @@ export interface Credit {
 }
 
 export class SocketLedger {
-  private seen = new Map<string, Seen>();
+  private readonly seen = new Map<string, Seen>();
+  private round = 0;
 
   get size(): number {
     return this.seen.size;
@@ -34,31 +42,33 @@ export class SocketLedger {
    */
   apply(
     sockets: readonly SocketRecord[],
-    ownerOf: (socket: SocketRecord) => string | undefined,
+    ownerOf: (socket: SocketRecord, index: number) => string | undefined,
     fallbackOwner: string,
     baseline: boolean,
   ): Credit[] {
-    const next = new Map<string, Seen>();
+    const round = ++this.round;
     const credits: Credit[] = [];
-    for (const socket of sockets) {
+    for (let i = 0; i < sockets.length; i++) {
+      const socket = sockets[i]!;
       if (!hasCounters(socket)) continue;
-      const before = this.seen.get(socket.id);
-      const owner = ownerOf(socket) ?? before?.owner ?? fallbackOwner;
-      const now: Seen = {
-        owner,
-        rxBytes: socket.rxBytes ?? 0,
-        txBytes: socket.txBytes ?? 0,
-        rxPackets: socket.rxPackets ?? 0,
-        txPackets: socket.txPackets ?? 0,
-      };
-      next.set(socket.id, now);
-      if (!before && baseline) continue;
-      const delta = before && !shrank(before, now) ? difference(now, before) : now;
-      if (delta.rxBytes || delta.txBytes || delta.rxPackets || delta.txPackets) {
-        credits.push({ owner, socket, delta });
+      let seen = this.seen.get(socket.id);
+      const before = seen ? beforeThisRound(seen, round) : undefined;
+      const owner = ownerOf(socket, i) ?? before?.owner ?? fallbackOwner;
+      if (seen) {
+        seen.owner = owner;
+        setCounters(seen, socket);
+      } else {
+        seen = { owner, rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, round, previous: undefined };
+        setCounters(seen, socket);
+        this.seen.set(socket.id, seen);
       }
+      seen.round = round;
+      if (!before && baseline) continue;
+      const base = before && !shrank(before, seen) ? before : NOTHING;
+      if (differs(seen, base)) credits.push({ owner, socket, delta: difference(seen, base) });
     }
-    this.seen = next;
+    // Sockets this snapshot did not list (closed), or listed without counters, are forgotten.
+    for (const [id, seen] of this.seen) if (seen.round !== round) this.seen.delete(id);
     return credits;
   }
 
@@ -67,11 +77,33 @@ export class SocketLedger {
   }
 }
 
+/**
+ * What a known socket had before this snapshot. Its first listing in the snapshot copies that
+ * into `previous` (an object kept for the socket's life) before the entry is overwritten.
+ */
+function beforeThisRound(seen: Seen, round: number): Counted | undefined {
+  if (seen.round === round) return seen.previous;
+  seen.previous ??= { owner: seen.owner, rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
+  seen.previous.owner = seen.owner;
+  seen.previous.rxBytes = seen.rxBytes;
+  seen.previous.txBytes = seen.txBytes;
+  seen.previous.rxPackets = seen.rxPackets;
+  seen.previous.txPackets = seen.txPackets;
+  return seen.previous;
+}
+
+function setCounters(seen: Seen, socket: SocketRecord): void {
+  seen.rxBytes = socket.rxBytes ?? 0;
+  seen.txBytes = socket.txBytes ?? 0;
+  seen.rxPackets = socket.rxPackets ?? 0;
+  seen.txPackets = socket.txPackets ?? 0;
+}
+
 function hasCounters(s: SocketRecord): boolean {
   return s.rxBytes !== undefined || s.txBytes !== undefined || s.rxPackets !== undefined || s.txPackets !== undefined;
 }
 
-function shrank(before: Seen, now: Seen): boolean {
+function shrank(before: Traffic, now: Traffic): boolean {
   return (
     now.rxBytes < before.rxBytes ||
     now.txBytes < before.txBytes ||
@@ -80,7 +112,19 @@ function shrank(before: Seen, now: Seen): boolean {
   );
 }
 
-function difference(now: Seen, before: Seen): Traffic {
+const NOTHING: Traffic = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
+
+/** Whether difference(now, base) has a part that is neither 0 nor NaN, without building it. */
+function differs(now: Traffic, base: Traffic): boolean {
+  return Boolean(
+    now.rxBytes - base.rxBytes ||
+      now.txBytes - base.txBytes ||
+      now.rxPackets - base.rxPackets ||
+      now.txPackets - base.txPackets,
+  );
+}
+
+function difference(now: Traffic, before: Traffic): Traffic {
   return {
     rxBytes: now.rxBytes - before.rxBytes,
     txBytes: now.txBytes - before.txBytes,

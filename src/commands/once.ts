@@ -10,6 +10,9 @@ interface Row {
   pid: number;
   name: string;
   containerId?: string;
+  podName?: string;
+  namespaceName?: string;
+  containerName?: string;
   transport: string;
   rxBytes?: number;
   txBytes?: number;
@@ -50,7 +53,10 @@ export function toRows(first: Snapshot, last: Snapshot, seconds: number): Row[] 
       const t = p.traffic.find((x) => x.transport === transport);
       const e = earlier?.traffic.find((x) => x.transport === transport);
       const row: Row = { pid: p.process.pid, name: p.process.name, transport, connections: {} };
-      if (p.process.containerId) row.containerId = p.process.containerId;
+      for (const key of ['containerId', 'podName', 'namespaceName', 'containerName'] as const) {
+        const value = p.process[key];
+        if (value !== undefined) row[key] = value;
+      }
       if (t?.bytes) {
         row.rxBytes = t.bytes.rx;
         row.txBytes = t.bytes.tx;

@@ -2,7 +2,7 @@
 // docs/configuration.md is generated from this (npm run docs:config) and a test keeps them in sync.
 import convict from 'convict';
 import { parseDuration } from './duration.js';
-import { SOURCE_NAMES } from '../sources/registry.js';
+import { DEFAULT_SOURCES, SOURCE_NAMES } from '../sources/registry.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const OUTPUT_FORMATS = ['table', 'json'] as const;
@@ -103,7 +103,7 @@ export const schema = {
   sources: {
     doc: 'Sources in order of preference. For each metric family (bytes, packets, connections) the first usable source that measures it serves it.',
     format: 'source-list',
-    default: [...SOURCE_NAMES],
+    default: [...DEFAULT_SOURCES],
     env: 'NETPROC_SOURCES',
     arg: 'sources',
   },
@@ -148,6 +148,15 @@ export const schema = {
     default: '',
     env: 'NETPROC_INSTANCE_ID',
     arg: 'instance-id',
+  },
+  kubernetes: {
+    containerLogs: {
+      doc: 'The kubelet\'s /var/log/containers (read-only hostPath): its file names give k8s.pod.name, k8s.namespace.name and k8s.container.name for a container.id. Only names are read. Empty turns it off.',
+      format: String,
+      default: '/var/log/containers',
+      env: 'NETPROC_KUBERNETES_CONTAINER_LOGS',
+      arg: 'kubernetes-container-logs',
+    },
   },
   prometheus: {
     enabled: {
@@ -292,7 +301,7 @@ export const schema = {
       arg: 'nethogs-devices',
     },
     loopback: {
-      doc: 'Also capture on loopback and on devices that are down (nethogs -a). nethogs credits both directions of loopback traffic to the sending process.',
+      doc: 'Also capture on loopback and on devices that are down (nethogs -a). On loopback nethogs counts every packet as sent by the process that sent it, and nothing as received.',
       format: Boolean,
       default: false,
       env: 'NETPROC_NETHOGS_LOOPBACK',
@@ -346,6 +355,7 @@ export type AgentConfig = {
   logLevel: (typeof LOG_LEVELS)[number];
   nodeName: string;
   instanceId: string;
+  kubernetes: { containerLogs: string };
   prometheus: { enabled: boolean; host: string; port: number };
   otlp: {
     enabled: boolean;

@@ -75,6 +75,9 @@ export function toMetrics(snapshot: Snapshot): MetricData[] {
 function processAttributes(p: ProcessAttributes): Attributes {
   const attributes: Attributes = { [ATTR.pid]: p.pid, [ATTR.executableName]: p.name };
   if (p.containerId) attributes[ATTR.containerId] = p.containerId;
+  if (p.podName) attributes[ATTR.podName] = p.podName;
+  if (p.namespaceName) attributes[ATTR.namespaceName] = p.namespaceName;
+  if (p.containerName) attributes[ATTR.containerName] = p.containerName;
   return attributes;
 }
 

@@ -74,7 +74,31 @@ export interface HostIO {
   readFile(path: string): Promise<string>;
   readdir(path: string): Promise<string[]>;
   readlink(path: string): Promise<string>;
+  /**
+   * The targets of every symlink in a directory (a /proc/PID/fd table), read in one go; a link
+   * that vanishes meanwhile is left out. Rejects like readdir when the directory cannot be read.
+   * Optional, so hand-made hosts in tests need not have it: callers fall back to readdir + readlink.
+   */
+  readLinks?(dir: string): Promise<string[]>;
+  /**
+   * Reads a file and hands it to `onLines` in blocks of whole lines (only the last block may lack
+   * its final newline), so a large file is never held whole. Optional, like readLinks: callers
+   * fall back to readFile.
+   */
+  readLines?(path: string, onLines: (text: string) => void): Promise<void>;
   /** Runs a program with an argument array, never a shell; resolves with stdout. */
   run(file: string, args: readonly string[], options?: { timeoutMs?: number }): Promise<string>;
+  /**
+   * Like run, but hands stdout to `onLines` in blocks of whole lines, like readLines, so a large
+   * output is never held whole in memory. Blocks may come only once the program has ended.
+   * Resolves once it exited with 0; rejects when it failed or onLines threw.
+   * Optional, like readLinks: callers fall back to run.
+   */
+  runLines?(
+    file: string,
+    args: readonly string[],
+    onLines: (text: string) => void,
+    options?: { timeoutMs?: number },
+  ): Promise<void>;
   now(): number;
 }

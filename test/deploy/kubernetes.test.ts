@@ -172,11 +172,11 @@ describe('agent DaemonSet: least privilege', () => {
     expect(rbac).toEqual([]);
   });
 
-  it('mounts only its config, an in-memory /tmp, and tracefs read-only for bpftrace', () => {
+  it('mounts only its config, an in-memory /tmp, tracefs for bpftrace and the container log names, the last two read-only', () => {
     const mounts = Object.fromEntries(container.volumeMounts.map((m: Any) => [m.mountPath, m.readOnly ?? false]));
-    expect(mounts).toEqual({ '/etc/netproc-agent': true, '/sys/kernel/tracing': true, '/tmp': false });
+    expect(mounts).toEqual({ '/etc/netproc-agent': true, '/sys/kernel/tracing': true, '/tmp': false, '/var/log/containers': true });
     const hostPaths = pod.volumes.filter((v: Any) => v.hostPath).map((v: Any) => v.hostPath.path);
-    expect(hostPaths).toEqual(['/sys/kernel/tracing']);
+    expect(hostPaths).toEqual(['/sys/kernel/tracing', '/var/log/containers']);
   });
 
   it('runs on every node, control-plane included', () => {

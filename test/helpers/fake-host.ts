@@ -1,9 +1,17 @@
 // An in-memory /proc for unit tests: processes come and go by calling spawn() and exit().
 import type { HostIO } from '../../src/sources/types.js';
 
+const enoent = (path: string): Error => Object.assign(new Error(`no ${path}`), { code: 'ENOENT' });
+
 export class FakeHost implements HostIO {
   private readonly procs = new Map<number, { comm: string; startTicks: number; exe: string }>();
   files = new Map<string, string>();
+  /** Symlinks by path, e.g. `/proc/10/fd/3` -> `socket:[123]`, `/proc/10/ns/net` -> `net:[4026531840]`. */
+  links = new Map<string, string>();
+  /** Output of commands, by `file arg arg...`. */
+  commands = new Map<string, string>();
+  /** readLines and runLines hand over this many lines at a time, so callers see several blocks. */
+  blockLines = 3;
   clock = 1_000_000;
 
   spawn(pid: number, comm: string, startTicks = pid * 10, exe = `/usr/bin/${comm}`): void {
@@ -25,24 +33,55 @@ export class FakeHost implements HostIO {
     }
     if (path === '/proc/stat') return 'cpu 0\nbtime 1700000000\n';
     const file = this.files.get(path);
-    if (file === undefined) throw Object.assign(new Error(`no ${path}`), { code: 'ENOENT' });
+    if (file === undefined) throw enoent(path);
     return file;
   }
 
-  async readdir(): Promise<string[]> {
-    return [];
+  async readLines(path: string, onLines: (text: string) => void): Promise<void> {
+    this.deliver(await this.readFile(path), onLines);
+  }
+
+  /** The names of the links and files directly inside `path`; /proc also lists the processes. */
+  async readdir(path: string): Promise<string[]> {
+    const names = new Set<string>();
+    const prefix = `${path}/`;
+    for (const key of [...this.links.keys(), ...this.files.keys()]) {
+      if (key.startsWith(prefix) && !key.slice(prefix.length).includes('/')) names.add(key.slice(prefix.length));
+    }
+    if (path === '/proc') for (const pid of this.procs.keys()) names.add(String(pid));
+    return [...names];
   }
 
   async readlink(path: string): Promise<string> {
+    const link = this.links.get(path);
+    if (link !== undefined) return link;
     const exe = /^\/proc\/(\d+)\/exe$/.exec(path);
     const p = exe && this.procs.get(Number(exe[1]));
     if (!p) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
     return p.exe;
   }
 
-  async run(): Promise<string> {
-    throw new Error('no commands in FakeHost');
+  /** An fd directory without links reads as that of a process that is gone. */
+  async readLinks(dir: string): Promise<string[]> {
+    const names = await this.readdir(dir);
+    if (names.length === 0) throw enoent(dir);
+    return names.map((name) => this.links.get(`${dir}/${name}`) ?? '');
+  }
+
+  async run(file: string, args: readonly string[]): Promise<string> {
+    const output = this.commands.get([file, ...args].join(' '));
+    if (output === undefined) throw new Error('no commands in FakeHost');
+    return output;
+  }
+
+  async runLines(file: string, args: readonly string[], onLines: (text: string) => void): Promise<void> {
+    this.deliver(await this.run(file, args), onLines);
   }
 
   now = (): number => this.clock;
+
+  private deliver(text: string, onLines: (text: string) => void): void {
+    const lines = text.split(/(?<=\n)/);
+    for (let at = 0; at < lines.length; at += this.blockLines) onLines(lines.slice(at, at + this.blockLines).join(''));
+  }
 }

@@ -7,6 +7,9 @@
 //   churn HOST PORT COUNT BYTES [HOLD_MS]  COUNT times: connect, send BYTES, hold HOLD_MS, close; print {done}; stay alive
 //   udp-sink HOST                bind a UDP socket on HOST:0, count datagrams; print {port}; on SIGUSR2 print {datagrams,bytes}
 //   udp-send HOST PORT COUNT SIZE  send COUNT datagrams of SIZE bytes, paced; print {sent}; stay alive
+//   send-paced HOST PORT BYTES BYTES_PER_SEC [DELAY_MS]  like send, but never ahead of BYTES_PER_SEC
+//                                (for capture tools that drop packets at full rate), and only DELAY_MS
+//                                after connecting; SIGUSR1 and SIGUSR2 as in send
 import net from 'node:net';
 import dgram from 'node:dgram';
 
@@ -97,6 +100,40 @@ if (mode === 'sink') {
     else setTimeout(() => say({ sent: Number(count) }), 50);
   };
   burst();
+  keepAlive();
+} else if (mode === 'send-paced') {
+  const [host, port, bytes, rate, delay = '0'] = args;
+  const total = Number(bytes);
+  const perMs = Number(rate) / 1000;
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const tickMs = Math.max(4, Math.floor(chunk.length / perMs));
+  let written = 0;
+  let received = 0;
+  const s = net.connect(Number(port), host, () => setTimeout(() => {
+    const began = Date.now();
+    // Write what the rate allows so far, one 64 KiB chunk per tick at most rates: few, large
+    // packets (TCP's GSO), so a capture tool sees ~BYTES_PER_SEC / 64 KiB packets a second. A full
+    // socket buffer waits for 'drain'.
+    const tick = () => {
+      const due = Math.min(total, Math.floor((Date.now() - began) * perMs));
+      while (written < due) {
+        const n = Math.min(due - written, chunk.length);
+        written += n;
+        const last = written === total;
+        const more = s.write(n === chunk.length ? chunk : chunk.subarray(0, n), last ? () => say({ sent: total }) : undefined);
+        if (!more && !last) return void s.once('drain', tick);
+      }
+      if (written < total) setTimeout(tick, tickMs);
+    };
+    if (total === 0) say({ sent: 0 });
+    else tick();
+  }, Number(delay)));
+  s.on('data', (d) => (received += d.length));
+  process.on('SIGUSR2', () => say({ received }));
+  process.on('SIGUSR1', () => {
+    s.once('close', () => say({ closed: received }));
+    s.end();
+  });
   keepAlive();
 } else {
   process.stderr.write(`unknown mode ${mode}\n`);

@@ -48,7 +48,7 @@ export function topRows(previous: Snapshot | undefined, current: Snapshot, sort:
     return {
       pid: series.process.pid,
       name: series.process.name,
-      where: series.process.containerId?.slice(0, 12) ?? '',
+      where: series.process.podName ?? series.process.containerId?.slice(0, 12) ?? '',
       rxRate: rate(now.rx, then?.rx),
       txRate: rate(now.tx, then?.tx),
       packetRate: rate(now.packets, then?.packets),

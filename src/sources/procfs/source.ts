@@ -6,7 +6,7 @@ import { isDenied, isGone } from '../../host/io.js';
 import type { SourceContext } from '../context.js';
 import { pidMappingWarnings } from '../privileges.js';
 import type { Collection, HostIO, ProbeResult, SocketRecord, Source } from '../types.js';
-import { parseNetTable, parseNsInode, socketInode } from './parse.js';
+import { parseNetTable, parseNsInode, socketInode, type NetEntry } from './parse.js';
 
 const TABLES: ReadonlyArray<[file: string, transport: Transport]> = [
   ['tcp', 'tcp'],
@@ -15,9 +15,14 @@ const TABLES: ReadonlyArray<[file: string, transport: Transport]> = [
   ['udp6', 'udp'],
 ];
 
+interface NetTable {
+  entries: NetEntry[];
+  skipped: number;
+}
+
 interface Scan {
-  /** socket inode -> PIDs holding it */
-  owners: Map<number, number[]>;
+  /** socket inode -> the PID holding it, or the PIDs when several do (after a fork, or passed on) */
+  owners: Map<number, number | number[]>;
   /** netns inode -> a PID inside it, whose /proc/PID/net shows that netns */
   namespaces: Map<number, string>;
   denied: number;
@@ -48,33 +53,64 @@ export function createProcfsSource(ctx: SourceContext): Source {
       return result;
     },
 
-    async collect(): Promise<Collection> {
-      const scan = await scanProcesses(io, root);
-      const sockets: SocketRecord[] = [];
-      const seen = new Set<string>();
-      let skipped = 0;
-      for (const [netns, pid] of scan.namespaces) {
-        for (const [file, transport] of TABLES) {
-          let text: string;
-          try {
-            text = await io.readFile(`${root}/${pid}/net/${file}`);
-          } catch {
-            continue; // the PID left, or the protocol (IPv6) is disabled
-          }
-          const table = parseNetTable(text, transport);
-          skipped += table.skipped;
-          for (const entry of table.entries) {
-            const id = entry.inode !== 0 ? `ino:${entry.inode}` : `tuple:${netns}:${transport}:${entry.local}->${entry.remote}`;
-            if (seen.has(id)) continue;
-            seen.add(id);
-            const pids = entry.inode !== 0 ? (scan.owners.get(entry.inode) ?? []) : [];
-            sockets.push({ id, transport, state: entry.state, pids: [...pids].sort((a, b) => a - b) });
-          }
-        }
-      }
-      return { sockets, errors: { parse: skipped, permission: scan.denied } };
-    },
+    collect: () => collect(io, root),
   };
+}
+
+/** Sockets from the net tables of every netns, with the processes holding them. */
+async function collect(io: HostIO, root: string): Promise<Collection> {
+  const scan = await scanProcesses(io, root);
+  const sockets: SocketRecord[] = [];
+  // Should two tables list a socket (its process moved to another netns meanwhile), keep the first.
+  const seenInodes = new Set<number>();
+  const seenTuples = new Set<string>();
+  let skipped = 0;
+  for (const [netns, pid] of scan.namespaces) {
+    for (const [file, transport] of TABLES) {
+      const table = await readTable(io, `${root}/${pid}/net/${file}`, transport);
+      if (!table) continue; // the PID left, or the protocol (IPv6) is disabled
+      skipped += table.skipped;
+      for (const entry of table.entries) {
+        let id: string;
+        let pids: number[] = [];
+        if (entry.inode !== 0) {
+          if (seenInodes.has(entry.inode)) continue;
+          seenInodes.add(entry.inode);
+          id = `ino:${entry.inode}`;
+          const holders = scan.owners.get(entry.inode);
+          if (typeof holders === 'number') pids = [holders];
+          // Handed over as is: each inode's array goes to one record only, and scan is dropped.
+          else if (holders) pids = holders.sort((a, b) => a - b);
+        } else {
+          id = `tuple:${netns}:${transport}:${entry.local}->${entry.remote}`;
+          if (seenTuples.has(id)) continue;
+          seenTuples.add(id);
+        }
+        sockets.push({ id, transport, state: entry.state, pids });
+      }
+    }
+  }
+  return { sockets, errors: { parse: skipped, permission: scan.denied } };
+}
+
+/**
+ * One table, parsed block by block when the host can read it so (parseNetTable reads each row
+ * alone, so the result is the same); undefined when it cannot be read.
+ */
+async function readTable(io: HostIO, path: string, transport: Transport): Promise<NetTable | undefined> {
+  try {
+    // Sockets with an inode are named by it: their endpoints need not be decoded.
+    if (!io.readLines) return parseNetTable(await io.readFile(path), transport, 'without-inode');
+    const table: NetTable = { entries: [], skipped: 0 };
+    await io.readLines(path, (text) => {
+      const block = parseNetTable(text, transport, 'without-inode');
+      for (const entry of block.entries) table.entries.push(entry);
+      table.skipped += block.skipped;
+    });
+    return table;
+  } catch {
+    return undefined;
+  }
 }
 
 async function scanProcesses(io: HostIO, root: string): Promise<Scan> {
@@ -83,7 +119,13 @@ async function scanProcesses(io: HostIO, root: string): Promise<Scan> {
   const self = await io.readlink(`${root}/self/ns/net`).then(parseNsInode, () => undefined);
   if (self !== undefined) scan.namespaces.set(self, 'self');
   const pids = (await io.readdir(root)).filter((name) => /^\d+$/.test(name));
-  await Promise.all(pids.map((pid) => scanProcess(io, root, pid, scan)));
+  if (io.readLinks) {
+    // One process after the other: readLinks reads a whole fd table at once, and yields to the
+    // event loop before each, so the loop waits for one table at most.
+    for (const pid of pids) await scanProcess(io, root, pid, scan);
+  } else {
+    await Promise.all(pids.map((pid) => scanProcess(io, root, pid, scan)));
+  }
   return scan;
 }
 
@@ -92,18 +134,25 @@ async function scanProcess(io: HostIO, root: string, pid: string, scan: Scan): P
   try {
     const netns = parseNsInode(await io.readlink(`${dir}/ns/net`));
     if (netns !== undefined && !scan.namespaces.has(netns)) scan.namespaces.set(netns, pid);
-    const fds = await io.readdir(`${dir}/fd`);
-    const links = await Promise.all(fds.map((fd) => io.readlink(`${dir}/fd/${fd}`).catch(() => '')));
+    const links = io.readLinks ? await io.readLinks(`${dir}/fd`) : await readLinksOneByOne(io, `${dir}/fd`);
     const owner = Number(pid);
     for (const link of links) {
       const inode = socketInode(link);
       if (inode === undefined) continue;
       const holders = scan.owners.get(inode);
-      if (!holders) scan.owners.set(inode, [owner]);
-      else if (!holders.includes(owner)) holders.push(owner);
+      if (holders === undefined) scan.owners.set(inode, owner);
+      else if (typeof holders === 'number') {
+        if (holders !== owner) scan.owners.set(inode, [holders, owner]);
+      } else if (!holders.includes(owner)) holders.push(owner);
     }
   } catch (err) {
     if (isDenied(err)) scan.denied++;
     else if (!isGone(err)) throw err;
   }
+}
+
+/** For a HostIO without readLinks; a link that vanishes meanwhile reads as ''. */
+async function readLinksOneByOne(io: HostIO, dir: string): Promise<string[]> {
+  const fds = await io.readdir(dir);
+  return Promise.all(fds.map((fd) => io.readlink(`${dir}/${fd}`).catch(() => '')));
 }

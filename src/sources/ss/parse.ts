@@ -1,4 +1,7 @@
 // Pure parser for `ss -tuanpieHO`: one socket per line, owners, inode and tcp_info on that line.
+// A cycle parses one line per socket (10,000 and more), so the parser works on positions in the
+// line and leaves no garbage behind but the records it returns: the scratch objects below are
+// reused for every line. Allocation is what costs most here, in garbage collection.
 import { SS_STATES, type ConnectionState } from '../../semconv.js';
 import type { SocketRecord } from '../types.js';
 
@@ -6,7 +9,11 @@ import type { SocketRecord } from '../types.js';
 export function parseSs(text: string): { sockets: SocketRecord[]; skipped: number } {
   const sockets: SocketRecord[] = [];
   let skipped = 0;
-  for (const line of text.split('\n')) {
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
     if (isBlank(line)) continue;
     const socket = parseLine(line);
     if (socket) sockets.push(socket);
@@ -43,14 +50,27 @@ interface Owners {
 const SPACE = 32;
 const TAB = 9;
 const CR = 13;
-const COLON = 58;
+const STAR = 42;
+const CLOSE_PAREN = 41;
+const COMMA = 44;
 const USERS = 'users:(';
+/** Up to this many digits a number is read exactly; longer runs go through Number(), which rounds them. */
+const MAX_EXACT_DIGITS = 15;
 
-/**
- * First letters of the keys read below; most of the ~50 fields of a TCP line are skipped
- * without being sliced. `cwnd` is printed for every socket that has tcp_info (never 0).
- */
-const KEY_INITIALS = new Set([...'ibscd'].map((c) => c.charCodeAt(0)));
+/** The six leading columns of the line being parsed: where each starts and ends. */
+const NETID = 0;
+const STATE = 1;
+const RECV_Q = 2;
+const SEND_Q = 3;
+const LOCAL = 4;
+const PEER = 5;
+const columnStart = new Int32Array(6);
+const columnEnd = new Int32Array(6);
+
+/** What parseTail read from the line being parsed. */
+const tail: Tail = { hasSk: false, hasInfo: false, info: {} };
+/** What parseOwners read from the line being parsed; pids is a new array for each line. */
+const owners: Owners = { pids: [], comm: '', end: 0 };
 
 const COUNTER_KEYS: Readonly<Record<string, keyof TcpInfo>> = {
   bytes_acked: 'bytesAcked',
@@ -64,116 +84,182 @@ const COUNTER_KEYS: Readonly<Record<string, keyof TcpInfo>> = {
 
 /**
  * States in which the peer's FIN has been received, and counted in bytes_received (see
- * tcpCounters). CLOSE is left out: a RST leads there too, so it may be one byte high.
+ * receivedPayload). CLOSE is left out: a RST leads there too, so it may be one byte high.
  */
 const FIN_RECEIVED: ReadonlySet<ConnectionState> = new Set(['close_wait', 'last_ack', 'closing']);
 
 function parseLine(line: string): SocketRecord | undefined {
-  const cols: string[] = [];
   let pos = 0;
-  while (cols.length < 6) {
+  for (let column = NETID; column <= PEER; column++) {
     const start = skipSpaces(line, pos);
     pos = nextSpace(line, start);
     if (start === pos) return undefined;
-    cols.push(line.slice(start, pos));
+    columnStart[column] = start;
+    columnEnd[column] = pos;
   }
-  const [netid, stateName, recvQ, sendQ, local, peer] = cols as [string, string, string, string, string, string];
-  if (netid !== 'tcp' && netid !== 'udp') return undefined;
+  const transport = columnIs(line, NETID, 'tcp') ? 'tcp' : columnIs(line, NETID, 'udp') ? 'udp' : undefined;
+  if (!transport) return undefined;
+  const stateName = column(line, STATE);
   if (!Object.hasOwn(SS_STATES, stateName)) return undefined;
-  if (!isDigits(recvQ) || !isDigits(sendQ) || !isEndpoint(local) || !isEndpoint(peer)) return undefined;
+  if (!isDigits(line, columnStart[RECV_Q]!, columnEnd[RECV_Q]!) || !isDigits(line, columnStart[SEND_Q]!, columnEnd[SEND_Q]!)) {
+    return undefined;
+  }
+  if (!isEndpoint(line, columnStart[LOCAL]!, columnEnd[LOCAL]!) || !isEndpoint(line, columnStart[PEER]!, columnEnd[PEER]!)) {
+    return undefined;
+  }
 
   pos = skipSpaces(line, pos);
-  let owners: Owners | undefined;
-  if (line.startsWith(USERS, pos)) {
-    owners = parseOwners(line, pos + USERS.length);
-    if (!owners) return undefined;
+  const hasOwners = line.startsWith(USERS, pos);
+  if (hasOwners) {
+    if (!parseOwners(line, pos + USERS.length)) return undefined;
     pos = owners.end;
   }
-  const tail = parseTail(line, pos);
   // -e always prints ino and sk; a line without them was cut short.
-  if (!tail || tail.ino === undefined || !tail.hasSk) return undefined;
+  if (!parseTail(line, pos) || tail.ino === undefined || !tail.hasSk) return undefined;
 
+  const id = tail.ino !== 0 ? `ino:${tail.ino}` : `tuple:${transport}:${column(line, LOCAL)}->${column(line, PEER)}`;
   const state = SS_STATES[stateName]!;
-  const socket: SocketRecord = {
-    id: tail.ino !== 0 ? `ino:${tail.ino}` : `tuple:${netid}:${local}->${peer}`,
-    transport: netid,
-    state,
-    pids: owners ? uniqueSorted(owners.pids) : [],
-  };
-  if (owners && owners.comm !== '') socket.comm = owners.comm;
-  if (netid === 'tcp' && tail.hasInfo) Object.assign(socket, tcpCounters(tail.info, state));
-  return socket;
+  const pids = hasOwners ? uniqueSorted(owners.pids) : [];
+  const comm = hasOwners && owners.comm !== '' ? owners.comm : undefined;
+  const info = transport === 'tcp' && tail.hasInfo ? tail.info : undefined;
+  return socketRecord(id, transport, state, pids, comm, info);
 }
 
 /**
- * Parses `("name",pid=N,fd=N),("name",pid=N,fd=N))` starting at `pos`.
+ * One object literal per shape, so that every property lives inside the record: properties added
+ * afterwards would take a second allocation per record.
+ */
+function socketRecord(
+  id: string,
+  transport: 'tcp' | 'udp',
+  state: ConnectionState,
+  pids: number[],
+  comm: string | undefined,
+  info: TcpInfo | undefined,
+): SocketRecord {
+  if (!info) return comm === undefined ? { id, transport, state, pids } : { id, transport, state, pids, comm };
+  const rxBytes = receivedPayload(info, state);
+  const txBytes = ackedPayload(info);
+  const rxPackets = info.segsIn ?? 0;
+  const txPackets = info.segsOut ?? 0;
+  return comm === undefined
+    ? { id, transport, state, pids, rxBytes, txBytes, rxPackets, txPackets }
+    : { id, transport, state, pids, comm, rxBytes, txBytes, rxPackets, txPackets };
+}
+
+/**
+ * Parses `("name",pid=N,fd=N),("name",pid=N,fd=N))` starting at `pos` into `owners`.
  * The name is printed raw and may hold spaces, quotes, commas and even `",pid=` (a comm of
  * `x",pid=1,fd=2` fits in 15 bytes), so each entry ends at the first `",pid=N,fd=N)` that is
  * followed by `,(` or `)`. ss 6.1 reads the name with "%[^)]" from /proc/PID/stat, so it never
  * holds `)` (`a (b) c` prints as `a (b`) and the first complete match is the real one.
  */
-function parseOwners(line: string, pos: number): Owners | undefined {
+function parseOwners(line: string, pos: number): boolean {
   const pids: number[] = [];
   let comm: string | undefined;
   for (;;) {
-    if (!line.startsWith('("', pos)) return undefined;
-    const entry = parseOwnerEnd(line, pos + 2);
-    if (!entry) return undefined;
-    comm ??= line.slice(pos + 2, entry.nameEnd);
-    pids.push(entry.pid);
-    pos = entry.end;
-    const next = line.charAt(pos);
-    if (next === ')') return { pids, comm, end: pos + 1 };
-    if (next !== ',') return undefined;
+    if (!line.startsWith('("', pos)) return false;
+    const end = parseOwnerEnd(line, pos + 2);
+    if (end === -1) return false;
+    comm ??= line.slice(pos + 2, ownerEntry.nameEnd);
+    pids.push(ownerEntry.pid);
+    pos = end;
+    const next = line.charCodeAt(pos);
+    if (next === CLOSE_PAREN) {
+      owners.pids = pids;
+      owners.comm = comm;
+      owners.end = pos + 1;
+      return true;
+    }
+    if (next !== COMMA) return false;
     pos++;
   }
 }
 
-const OWNER_FIELDS = /(\d+),fd=\d+\)/y;
+/** Where the name of the owner entry parseOwnerEnd found ends, and its pid. */
+const ownerEntry = { nameEnd: 0, pid: 0 };
 
-/** Finds the end of one owner's name and reads its pid; `end` is just past the closing `)`. */
-function parseOwnerEnd(line: string, from: number): { nameEnd: number; pid: number; end: number } | undefined {
+/**
+ * Finds the end of one owner's name (`",pid=N,fd=N)` followed by `,` or `)`), reads it into
+ * ownerEntry, and returns the position just past the closing `)`; -1 when there is none.
+ */
+function parseOwnerEnd(line: string, from: number): number {
   for (let at = line.indexOf('",pid=', from); at !== -1; at = line.indexOf('",pid=', at + 1)) {
-    OWNER_FIELDS.lastIndex = at + 6;
-    const m = OWNER_FIELDS.exec(line);
-    if (!m) continue;
-    const next = line.charAt(OWNER_FIELDS.lastIndex);
-    if (next === ',' || next === ')') return { nameEnd: at, pid: Number(m[1]), end: OWNER_FIELDS.lastIndex };
-  }
-  return undefined;
-}
-
-/** Reads the `key:value` fields after the owners; undefined when a known number is not one. */
-function parseTail(line: string, pos: number): Tail | undefined {
-  const tail: Tail = { hasSk: false, hasInfo: false, info: {} };
-  while (pos < line.length) {
-    const start = skipSpaces(line, pos);
-    let colon = -1;
-    for (pos = start; pos < line.length; pos++) {
-      const c = line.charCodeAt(pos);
-      if (isSpace(c)) break;
-      if (c === COLON && colon === -1) colon = pos;
+    const pidStart = at + '",pid='.length;
+    const pidEnd = skipDigits(line, pidStart);
+    if (pidEnd === pidStart || !line.startsWith(',fd=', pidEnd)) continue;
+    const fdStart = pidEnd + ',fd='.length;
+    const fdEnd = skipDigits(line, fdStart);
+    if (fdEnd === fdStart || line.charCodeAt(fdEnd) !== CLOSE_PAREN) continue;
+    const next = line.charCodeAt(fdEnd + 1);
+    if (next === COMMA || next === CLOSE_PAREN) {
+      ownerEntry.nameEnd = at;
+      ownerEntry.pid = digitsValue(line, pidStart, pidEnd);
+      return fdEnd + 1;
     }
-    if (colon <= start || !KEY_INITIALS.has(line.charCodeAt(start))) continue;
-    if (!readField(tail, line.slice(start, colon), line.slice(colon + 1, pos))) return undefined;
   }
-  return tail;
+  return -1;
 }
 
-function readField(tail: Tail, key: string, value: string): boolean {
-  if (key === 'ino') {
-    if (!isDigits(value)) return false;
-    tail.ino = Number(value);
-  } else if (key === 'sk') {
+// The keys readField acts on. A key counts only at the start of a field, that is after a space,
+// tab or CR (TAIL_FIELD) or where the tail begins (TAIL_FIRST_FIELD), and only before a colon.
+// The regex engine skips the ~40 other fields of a TCP line much faster than a loop over their
+// characters, and test() allocates nothing. `cwnd` is printed for every socket that has
+// tcp_info (it is never 0).
+const TAIL_KEYS = ['ino', 'sk', 'cwnd', 'bytes_sent', 'bytes_acked', 'bytes_received', 'segs_out', 'segs_in', 'data_segs_out', 'bytes_retrans'];
+const TAIL_FIELD = new RegExp(String.raw`[ \t\r](?:${TAIL_KEYS.join('|')}):`, 'g');
+const TAIL_FIRST_FIELD = new RegExp(String.raw`(?:${TAIL_KEYS.join('|')}):`, 'y');
+
+/** Reads the `key:value` fields after the owners into `tail`; false when a known number is not one. */
+function parseTail(line: string, pos: number): boolean {
+  tail.ino = undefined;
+  tail.hasSk = false;
+  tail.hasInfo = false;
+  const { info } = tail;
+  info.bytesAcked = info.bytesSent = info.bytesRetrans = info.bytesReceived = undefined;
+  info.segsIn = info.segsOut = info.dataSegsOut = undefined;
+
+  const start = skipSpaces(line, pos);
+  TAIL_FIRST_FIELD.lastIndex = start;
+  if (TAIL_FIRST_FIELD.test(line) && !readField(line, start, TAIL_FIRST_FIELD.lastIndex)) return false;
+  TAIL_FIELD.lastIndex = start;
+  while (TAIL_FIELD.test(line)) {
+    if (!readField(line, start, TAIL_FIELD.lastIndex)) return false;
+  }
+  return true;
+}
+
+/** Reads the field whose value starts at `valueStart`, just past the colon after a TAIL_KEYS key. */
+function readField(line: string, tailStart: number, valueStart: number): boolean {
+  const key = keyBefore(line, valueStart - 1, tailStart);
+  if (key === undefined) return true;
+  if (key === 'sk') {
     tail.hasSk = true;
-  } else if (key === 'cwnd') {
+    return true;
+  }
+  if (key === 'cwnd') {
     tail.hasInfo = true;
-  } else if (Object.hasOwn(COUNTER_KEYS, key)) {
-    if (!isDigits(value)) return false;
-    tail.info[COUNTER_KEYS[key]!] = Number(value);
+    return true;
+  }
+  const valueEnd = nextSpace(line, valueStart);
+  if (!isDigits(line, valueStart, valueEnd)) return false;
+  const value = digitsValue(line, valueStart, valueEnd);
+  if (key === 'ino') {
+    tail.ino = value;
+  } else {
+    tail.info[COUNTER_KEYS[key]!] = value;
     tail.hasInfo = true;
   }
   return true;
+}
+
+/** The one key of TAIL_KEYS that ends at `colon` and starts a field (the one the regex matched). */
+function keyBefore(line: string, colon: number, tailStart: number): string | undefined {
+  for (const key of TAIL_KEYS) {
+    const at = colon - key.length;
+    if (line.startsWith(key, at) && (at === tailStart || isSpace(line.charCodeAt(at - 1)))) return key;
+  }
+  return undefined;
 }
 
 /**
@@ -186,14 +272,9 @@ function readField(tail: Tail, key: string, value: string): boolean {
  * is acked, the client's bytes_acked is 302 for 300 sent, and the peer's bytes_received 301 for
  * 300 received: the FIN goes through tcp_rcv_nxt_update() like data.
  */
-function tcpCounters(info: TcpInfo, state: ConnectionState): Partial<SocketRecord> {
+function receivedPayload(info: TcpInfo, state: ConnectionState): number {
   const received = info.bytesReceived ?? 0;
-  return {
-    rxBytes: FIN_RECEIVED.has(state) ? Math.max(received - 1, 0) : received,
-    txBytes: ackedPayload(info),
-    rxPackets: info.segsIn ?? 0,
-    txPackets: info.segsOut ?? 0,
-  };
+  return FIN_RECEIVED.has(state) ? Math.max(received - 1, 0) : received;
 }
 
 /**
@@ -212,24 +293,45 @@ function ackedPayload(info: TcpInfo): number {
 }
 
 /** `addr:port` as ss prints it: `127.0.0.1:80`, `[::1]:80`, `127.0.0.53%lo:53`, `*:*`. */
-function isEndpoint(text: string): boolean {
-  const colon = text.lastIndexOf(':');
-  if (colon <= 0) return false;
-  const port = text.slice(colon + 1);
-  return port === '*' || isDigits(port);
+function isEndpoint(line: string, start: number, end: number): boolean {
+  const colon = line.lastIndexOf(':', end - 1);
+  if (colon <= start) return false;
+  return (end - colon === 2 && line.charCodeAt(colon + 1) === STAR) || isDigits(line, colon + 1, end);
 }
 
-function isDigits(text: string): boolean {
-  if (text.length === 0) return false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
+/** Whether line[start, end) is one or more decimal digits. */
+function isDigits(line: string, start: number, end: number): boolean {
+  return end > start && skipDigits(line, start) >= end;
+}
+
+/** The value of the digits line[start, end), as Number() would read them. */
+function digitsValue(line: string, start: number, end: number): number {
+  if (end - start > MAX_EXACT_DIGITS) return Number(line.slice(start, end));
+  let value = 0;
+  for (let i = start; i < end; i++) value = value * 10 + line.charCodeAt(i) - 48;
+  return value;
+}
+
+function skipDigits(line: string, pos: number): number {
+  while (pos < line.length) {
+    const c = line.charCodeAt(pos);
+    if (c < 48 || c > 57) break;
+    pos++;
   }
-  return true;
+  return pos;
 }
 
+function column(line: string, index: number): string {
+  return line.slice(columnStart[index], columnEnd[index]);
+}
+
+function columnIs(line: string, index: number, text: string): boolean {
+  return columnEnd[index]! - columnStart[index]! === text.length && line.startsWith(text, columnStart[index]);
+}
+
+/** Ascending and without repeats; most sockets have one owner, whose array is returned as is. */
 function uniqueSorted(pids: number[]): number[] {
-  return [...new Set(pids)].sort((a, b) => a - b);
+  return pids.length === 1 ? pids : [...new Set(pids)].sort((a, b) => a - b);
 }
 
 function isBlank(line: string): boolean {

@@ -3,7 +3,7 @@
 import { parseDuration } from '../../config/duration.js';
 import type { SourceContext } from '../context.js';
 import { pidMappingWarnings } from '../privileges.js';
-import type { Collection, ProbeResult, Source } from '../types.js';
+import type { Collection, ProbeResult, SocketRecord, Source } from '../types.js';
 import { parseSs } from './parse.js';
 
 /** tcp + udp, all states, numeric, owners (-p), tcp_info (-i), inode (-e), no header, one line per socket. */
@@ -35,8 +35,24 @@ export function createSsSource(ctx: SourceContext): Source {
     },
 
     async collect(): Promise<Collection> {
-      const text = await io.run(config.ss.path, SS_ARGS, { timeoutMs });
-      const { sockets, skipped } = parseSs(text);
+      if (!io.runLines) {
+        const { sockets, skipped } = parseSs(await io.run(config.ss.path, SS_ARGS, { timeoutMs }));
+        return { sockets, errors: { parse: skipped } };
+      }
+      // parseSs reads each line alone, so parsing the output block by block gives what parsing it
+      // whole would, without a string of the whole output (~630 bytes a socket).
+      const sockets: SocketRecord[] = [];
+      let skipped = 0;
+      await io.runLines(
+        config.ss.path,
+        SS_ARGS,
+        (text) => {
+          const block = parseSs(text);
+          for (const socket of block.sockets) sockets.push(socket);
+          skipped += block.skipped;
+        },
+        { timeoutMs },
+      );
       return { sockets, errors: { parse: skipped } };
     },
   };

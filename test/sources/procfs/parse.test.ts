@@ -177,6 +177,32 @@ describe('parseNetTable on broken input', () => {
     expect(parseNetTable('', 'tcp')).toEqual({ entries: [], skipped: 0 });
   });
 
+  it('decodes only the endpoints of sockets without an inode when asked to, and skips the same rows', () => {
+    // The procfs source names other sockets by their inode, so it asks for 'without-inode'.
+    const text = [fixture('tcp'), fixture('tcp.truncated')].join('\n');
+    const all = parseNetTable(text, 'tcp');
+    const lean = parseNetTable(text, 'tcp', 'without-inode');
+    expect(lean.skipped).toBe(all.skipped);
+    expect(lean.entries).toEqual(all.entries.map((e) => (e.inode === 0 ? e : { ...e, local: '', remote: '' })));
+    expect(lean.entries.some((e) => e.inode === 0 && e.local !== '')).toBe(true);
+  });
+
+  it('reads rows whose columns are separated by tabs or end in CRLF, as splitting on \\s did', () => {
+    const text = fixture('tcp');
+    const expected = parseNetTable(text, 'tcp');
+    expect(parseNetTable(text.replaceAll(' ', '\t'), 'tcp')).toEqual(expected);
+    expect(parseNetTable(text.replaceAll('\n', '\r\n'), 'tcp')).toEqual(expected);
+  });
+
+  it('parses a table cut into blocks of whole rows as it parses it whole', () => {
+    const text = fixture('tcp');
+    const rows = text.split(/(?<=\n)/);
+    const blocks = rows.map((r) => parseNetTable(r, 'tcp'));
+    const whole = parseNetTable(text, 'tcp');
+    expect(blocks.flatMap((b) => b.entries)).toEqual(whole.entries);
+    expect(blocks.reduce((n, b) => n + b.skipped, 0)).toBe(whole.skipped);
+  });
+
   it('parses every row of a large table in one call', () => {
     const [header, ...rows] = fixture('tcp').trimEnd().split('\n');
     const big = [header, ...Array.from({ length: 3000 }, () => rows).flat()].join('\n');

@@ -224,6 +224,37 @@ describe('parseSs', () => {
     expect(parseSs(fixture('newline.txt'))).toEqual({ sockets: [], skipped: 2 });
   });
 
+  describe('the key:value fields after the owners', () => {
+    // The estab4 server side from basic.txt, changed by hand the ways ss could print it.
+    const line = fixture('basic.txt').split('\n').find((l) => l.includes(` ino:${m.basic.estab4.serverIno} `))!;
+    const expected = parseSs(line).sockets[0]!;
+
+    it('reads the same socket whether fields are separated by spaces, tabs or carriage returns', () => {
+      expect(parseSs(line.replaceAll(' ', '\t')).sockets).toEqual([expected]);
+      expect(parseSs(line.replaceAll(' ino:', '\rino:').replaceAll(' bytes_acked:', '\r\tbytes_acked:')).sockets).toEqual([expected]);
+    });
+
+    it('reads a field that follows the owners without a space', () => {
+      expect(parseSs(line.replace(')) ino:', '))ino:')).sockets).toEqual([expected]);
+    });
+
+    it('reads a key only at the start of a field, never inside another field', () => {
+      const lookalikes = line.replace(' cgroup:', ' xbytes_acked:1 bbr:(ino:7,bytes_received:9) cgroup:');
+      expect(parseSs(lookalikes).sockets).toEqual([expected]);
+    });
+
+    it('takes the last of a repeated field, and rejects the line if any copy is not a number', () => {
+      const repeated = `${line.trimEnd()} bytes_received:${m.basic.estab4.up + 5}`;
+      expect(parseSs(repeated).sockets[0]).toMatchObject({ rxBytes: m.basic.estab4.up + 5 });
+      expect(parseSs(`${line.trimEnd()} ino:x`)).toEqual({ sockets: [], skipped: 1 });
+    });
+
+    it('reads numbers past 2^53 the way Number() does', () => {
+      const huge = line.replace(/ bytes_received:\d+/, ' bytes_received:123456789012345678901');
+      expect(parseSs(huge).sockets[0]!.rxBytes).toBe(Number('123456789012345678901'));
+    });
+  });
+
   describe('truncated and garbled output', () => {
     // truncated.txt: 3 intact lines from basic.txt (listen4, udp4, estab4 server side), 8 lines
     // damaged from them (missing peer column, bytes_received:1x…, segs_in:-…, state ESTABLISHED,

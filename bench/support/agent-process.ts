@@ -1,0 +1,100 @@
+// The bench's handle on an agent-worker.mjs process: one collection cycle per request.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const WORKER = fileURLToPath(new URL('./agent-worker.mjs', import.meta.url));
+const STOP_TIMEOUT_MS = 5_000;
+
+/** One cycle, as the agent's process measured it. */
+export interface CycleReply {
+  /** The agent process's CPU during the cycle, every thread included. */
+  selfMs: number;
+  /** CPU of the children it reaped during the cycle (ss). */
+  childMs: number;
+  wallMs: number;
+  /** Share of selfMs spent from starting ss to having its whole output, less handing it to the parser. */
+  runSelfMs: number;
+  /** HostIO calls the cycle made, and the links readLinks returned. */
+  calls: {
+    readFile: number;
+    readLines: number;
+    readdir: number;
+    readlink: number;
+    readLinks: number;
+    links: number;
+    run: number;
+    runLines: number;
+  };
+  /** Established TCP connections the snapshot credits to the helper process. */
+  helperEstablished: number;
+  up: boolean;
+  errors: Record<string, number>;
+  rssBytes: number;
+}
+
+export interface ParseTiming {
+  /** CPU of parseSs on one output, once per repetition. */
+  parseMs: number[];
+  outputBytes: number;
+  outputSockets: number;
+}
+
+type Request = { kind: 'cycle' } | { kind: 'parse-timing'; reps: number };
+type Reply = { ok: true; reply: unknown } | { ok: false; error: string };
+
+export interface AgentProcess {
+  source: string;
+  cycle(): Promise<CycleReply>;
+  /** parseSs timed on output of the ss source's command, taken after the cycles (ss source only). */
+  parseTiming(reps: number): Promise<ParseTiming>;
+  stop(): Promise<void>;
+}
+
+export async function startAgentProcess(source: string, helperPid: number): Promise<AgentProcess> {
+  // execArgv: [] keeps the bench's TypeScript loader out of the measured process.
+  const proc = fork(WORKER, [source, String(helperPid)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const agent: AgentProcess = {
+    source,
+    cycle: () => ask(proc, { kind: 'cycle' }) as Promise<CycleReply>,
+    parseTiming: (reps) => ask(proc, { kind: 'parse-timing', reps }) as Promise<ParseTiming>,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  try {
+    await nextReply(proc);
+  } catch (err) {
+    await agent.stop();
+    throw new Error(`agent process for ${source} did not start: ${(err as Error).message}`);
+  }
+  return agent;
+}
+
+function ask(proc: ChildProcess, request: Request): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    nextReply(proc).then(resolve, reject);
+    // With a callback, a closed channel (the process was stopped) is an error here, not an event.
+    proc.send(request, (err) => err && reject(err));
+  });
+}
+
+function nextReply(proc: ChildProcess): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: Reply): void => {
+      proc.off('exit', onExit);
+      if (message.ok) resolve(message.reply);
+      else reject(new Error(message.error));
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      proc.off('message', onMessage);
+      reject(new Error(`agent process exited (${signal ?? code})`));
+    };
+    proc.once('message', onMessage);
+    proc.once('exit', onExit);
+  });
+}

@@ -1,0 +1,135 @@
+// One agent core (dist/, as built) with one source, in a process of its own, so the CPU, garbage
+// collection and memory measured for a source are that source's alone. Plain JavaScript run by
+// plain node, like the agent: no TypeScript loader in the measured process.
+// Usage (through agent-process.ts, which forks it with an IPC channel):
+//   node agent-worker.mjs SOURCE HELPER_PID
+// Requests: {kind:'cycle'} | {kind:'parse-timing', reps}; replies: {ok, reply} | {ok:false, error}.
+import { pino } from 'pino';
+import { childCpuMs, selfCpuMs } from './cpu.mjs';
+
+const DIST = new URL('../../dist/', import.meta.url);
+const { buildCore } = await import(new URL('agent.js', DIST).href);
+const { loadInvocation } = await import(new URL('config/load.js', DIST).href);
+const { hostIO } = await import(new URL('host/io.js', DIST).href);
+const { parseSs } = await import(new URL('sources/ss/parse.js', DIST).href);
+const { SS_ARGS } = await import(new URL('sources/ss/source.js', DIST).href);
+
+const [source, helperPid] = process.argv.slice(2);
+if (source === undefined || helperPid === undefined || !process.send) {
+  throw new Error('agent-worker: fork it with an IPC channel and SOURCE HELPER_PID');
+}
+
+/** What the cycle that ran last asked of the host. */
+let meter = newMeter();
+const io = meteredIO(hostIO);
+const { config } = loadInvocation(['run', '--sources', source, '--no-prometheus', '--log-level', 'silent'], {});
+const { collector } = await buildCore(config, pino({ level: 'silent' }), io);
+
+process.on('message', (request) => {
+  answer(request).then(
+    (reply) => process.send({ ok: true, reply }),
+    (err) => process.send({ ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+});
+// The bench went away: nothing left to measure for.
+process.on('disconnect', () => void collector.stop().finally(() => process.exit(0)));
+process.send({ ok: true, reply: 'ready' });
+
+function answer(request) {
+  if (request.kind === 'cycle') return cycle();
+  if (request.kind === 'parse-timing') return parseTiming(request.reps);
+  return Promise.reject(new Error(`unknown request ${JSON.stringify(request)}`));
+}
+
+async function cycle() {
+  meter = newMeter();
+  const self = selfCpuMs();
+  const child = childCpuMs();
+  const began = process.hrtime.bigint();
+  const snapshot = await collector.collectOnce();
+  const wallMs = Number(process.hrtime.bigint() - began) / 1e6;
+  const selfMs = selfCpuMs() - self;
+  const childMs = childCpuMs() - child;
+  const health = collector.health.get(source);
+  const { runSelfMs, ...calls } = meter;
+  return {
+    selfMs,
+    childMs,
+    wallMs,
+    runSelfMs,
+    calls,
+    helperEstablished: establishedOf(snapshot, Number(helperPid)),
+    up: health.up,
+    errors: Object.fromEntries(health.errors),
+    rssBytes: process.memoryUsage().rss,
+  };
+}
+
+/**
+ * parseSs timed apart, on output of the ss source's own command taken now, after the measured
+ * cycles: keeping a cycle's output for it would change what the garbage collector does in them.
+ */
+async function parseTiming(reps) {
+  const text = await hostIO.run(config.ss.path, SS_ARGS);
+  const parseMs = [];
+  for (let i = 0; i < reps; i++) {
+    const before = selfCpuMs();
+    parseSs(text);
+    parseMs.push(selfCpuMs() - before);
+  }
+  return { parseMs, outputBytes: Buffer.byteLength(text), outputSockets: parseSs(text).sockets.length };
+}
+
+function newMeter() {
+  return { readFile: 0, readLines: 0, readdir: 0, readlink: 0, readLinks: 0, links: 0, run: 0, runLines: 0, runSelfMs: 0 };
+}
+
+/** The real HostIO, counting calls; counting adds no promise where the real call has none to spare. */
+function meteredIO(real) {
+  return {
+    readFile: (path) => (meter.readFile++, real.readFile(path)),
+    readLines: (path, onLines) => (meter.readLines++, real.readLines(path, onLines)),
+    readdir: (path) => (meter.readdir++, real.readdir(path)),
+    readlink: (path) => (meter.readlink++, real.readlink(path)),
+    async readLinks(dir) {
+      const m = meter;
+      m.readLinks++;
+      const links = await real.readLinks(dir);
+      m.links += links.length;
+      return links;
+    },
+    // The ss source awaits run() alone, so this process's CPU meanwhile is run()'s: spawning ss,
+    // reading its output through the pipe, decoding it.
+    async run(file, args, options) {
+      const m = meter;
+      m.run++;
+      const before = selfCpuMs();
+      const output = await real.run(file, args, options);
+      m.runSelfMs += selfCpuMs() - before;
+      return output;
+    },
+    // Likewise for runLines, less the CPU spent in onLines (parsing, counted apart).
+    async runLines(file, args, onLines, options) {
+      const m = meter;
+      m.runLines++;
+      let inside = 0;
+      const consume = (text) => {
+        const before = selfCpuMs();
+        try {
+          onLines(text);
+        } finally {
+          inside += selfCpuMs() - before;
+        }
+      };
+      const before = selfCpuMs();
+      await real.runLines(file, args, consume, options);
+      m.runSelfMs += selfCpuMs() - before - inside;
+    },
+    now: real.now,
+  };
+}
+
+function establishedOf(snapshot, pid) {
+  const series = snapshot.processes.find((p) => p.process.pid === pid);
+  return series?.connections.find((c) => c.transport === 'tcp' && c.state === 'established')?.count ?? 0;
+}

@@ -1,0 +1,87 @@
+// Starts bench/hold-sockets.mjs and stops it again. It holds 2 x pairs established loopback sockets.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const SCRIPT = fileURLToPath(new URL('../hold-sockets.mjs', import.meta.url));
+/** Descriptors the helper needs besides its sockets: stdio, libuv, V8. */
+const SPARE_FDS = 64;
+const READY_TIMEOUT_MS = 120_000;
+/** Resetting 10,000 sockets takes the helper a few seconds. */
+const STOP_TIMEOUT_MS = 15_000;
+
+export interface Holder {
+  pid: number;
+  port: number;
+  established: number;
+  stop(): Promise<void>;
+}
+
+export async function startHolder(pairs: number): Promise<Holder> {
+  const [command, args] = holderCommand(2 * pairs + SPARE_FDS, pairs);
+  const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => proc.once('close', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    const ready = await readyLine(proc, () => stderr);
+    return { pid: ready.pid, port: ready.port, established: ready.established, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * Node raises its own soft RLIMIT_NOFILE to the hard limit at startup, so up to the hard limit
+ * nothing is needed. Past it, prlimit (util-linux) raises both, which takes CAP_SYS_RESOURCE.
+ */
+function holderCommand(fds: number, pairs: number): [string, string[]] {
+  const node: [string, string[]] = [process.execPath, [SCRIPT, String(pairs)]];
+  if (fds <= hardFdLimit()) return node;
+  return ['prlimit', [`--nofile=${fds}:${fds}`, node[0], ...node[1]]];
+}
+
+function hardFdLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  const hard = line?.split(/\s+/)[4];
+  return hard === undefined || hard === 'unlimited' ? Infinity : Number(hard);
+}
+
+interface Ready {
+  pid: number;
+  port: number;
+  established: number;
+}
+
+function readyLine(proc: ChildProcess, stderr: () => string): Promise<Ready> {
+  return new Promise((resolve, reject) => {
+    const fail = (why: string): void => {
+      clearTimeout(timer);
+      reject(new Error(`socket holder ${why}; stderr: ${stderr().trim() || '(empty)'}`));
+    };
+    const timer = setTimeout(() => fail(`not ready after ${READY_TIMEOUT_MS / 1000} s`), READY_TIMEOUT_MS);
+    proc.once('error', (err) => fail(`did not start: ${err.message}`));
+    proc.once('exit', (code, signal) => fail(`exited (${signal ?? code}) before it was ready`));
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      try {
+        const ready = JSON.parse(line) as Ready & { ready?: boolean };
+        if (!ready.ready) return;
+        clearTimeout(timer);
+        resolve(ready);
+      } catch {
+        // not the ready line
+      }
+    });
+  });
+}

@@ -1,0 +1,371 @@
+// nethogs: wire bytes per process (IP packets with their link-layer header), from a packet
+// capture on the host's devices, for when eBPF is not available. nethogs runs as a supervised
+// child in trace mode printing every process's cumulative totals; see parse.ts and
+// docs/sources.md for what it counts and what it misses.
+import { parseDuration } from '../../config/duration.js';
+import { CAP, hasCap, type CapName } from '../../host/capabilities.js';
+import { SupervisedChild } from '../child.js';
+import type { SourceContext } from '../context.js';
+import type { Collection, HostIO, Increment, Problem, ProbeResult, Source } from '../types.js';
+import {
+  CumulativeTracker,
+  RefreshAssembler,
+  VIEW_MODE_TOTAL_BYTES,
+  addIncrements,
+  parseNethogsLine,
+  type RefreshEvent,
+} from './parse.js';
+
+const CAPTURE_CAPS: readonly CapName[] = ['CAP_NET_RAW', 'CAP_NET_ADMIN'];
+const PID_MAPPING_CAPS: readonly CapName[] = ['CAP_SYS_PTRACE', 'CAP_DAC_READ_SEARCH'];
+const SYS_CLASS_NET = '/sys/class/net';
+/** include/uapi/linux/if.h */
+const IFF_UP = 0x1;
+const IFF_LOOPBACK = 0x8;
+/** nethogs reads its first refresh after opening every device and scanning /proc. */
+const START_GRACE_MS = 10_000;
+const PROBE_TIMEOUT_MS = 10_000;
+/** nethogs prints a refresh block in one burst; this long after its first line, it is whole. */
+const SEAL_AFTER_MS = 50;
+
+/** The nethogs command line for these settings (argument array, no shell). */
+export function nethogsArgs(settings: { devices: readonly string[]; loopback: boolean; udp: boolean }, refreshSeconds: number): string[] {
+  const args = ['-t', '-v', String(VIEW_MODE_TOTAL_BYTES), '-d', String(refreshSeconds)];
+  // -a: also loopback and devices that are down; nethogs skips both otherwise, even when named.
+  if (settings.loopback) args.push('-a');
+  if (settings.udp) args.push('-C');
+  // `--`: a device name can never be read as an option.
+  if (settings.devices.length > 0) args.push('--', ...settings.devices);
+  return args;
+}
+
+/** nethogs refreshes every whole number of seconds (-d takes an integer); at least 1. */
+export function refreshSeconds(refresh: string): number {
+  return Math.max(1, Math.ceil((parseDuration(refresh) ?? 1000) / 1000));
+}
+
+/** One nethogs child and the state of its output: a new child counts from zero. */
+interface Generation {
+  assembler: RefreshAssembler;
+  tracker: CumulativeTracker;
+}
+
+export function createNethogsSource(ctx: SourceContext): Source {
+  const { io, config } = ctx;
+  const settings = config.nethogs;
+  const refresh = refreshSeconds(settings.refresh);
+  const restartEveryMs = parseDuration(settings.restartEvery) ?? Infinity;
+  let child: SupervisedChild | undefined;
+  let startedAtMs = 0;
+  /** Set while a planned restart replaces the child; collect() does not report it as a failure. */
+  let restarting: Promise<void> | undefined;
+  let pending: Increment[] = [];
+  let errors: Record<string, number> = {};
+  /** Looked up once: a restart should not wait for another process. */
+  let pdeathsig: Promise<string | undefined> | undefined;
+
+  const count = (kind: string, n = 1): void => {
+    errors[kind] = (errors[kind] ?? 0) + n;
+  };
+
+  const apply = (generation: Generation, events: readonly RefreshEvent[], onReady: () => void): void => {
+    for (const event of events) {
+      if (event.kind === 'ready') onReady();
+      else if (event.kind === 'block') {
+        pending = addIncrements(pending, generation.tracker.apply(event.lines, event.clean));
+        restartWhenDue(generation);
+      } else if (event.kind === 'skipped') count('parse');
+      else count(event.messageKind);
+    }
+  };
+
+  const onStderr = (line: string): void => {
+    const parsed = parseNethogsLine(line);
+    if (parsed.kind === 'message') count(parsed.messageKind);
+    else if (parsed.kind === 'garbled') count('other');
+  };
+
+  /** Starts a child and resolves once it has printed its first refresh. */
+  const launch = async (): Promise<void> => {
+    const generation: Generation = { assembler: new RefreshAssembler(), tracker: new CumulativeTracker() };
+    let onReady = (): void => undefined;
+    const ready = new Promise<void>((resolve) => (onReady = resolve));
+    const started = new SupervisedChild({
+      file: settings.path,
+      args: nethogsArgs(settings, refresh),
+      pdeathsig: await (pdeathsig ??= hasSetpriv(io).then((has) => (has ? 'setpriv' : undefined))),
+      onLine: (line) => apply(generation, generation.assembler.line(line), onReady),
+      onStderr,
+    });
+    child = started;
+    started.start();
+    const timeoutMs = START_GRACE_MS + 2 * refresh * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        ready,
+        started.exited().then(() => {
+          throw new Error(started.failure ?? 'nethogs exited before its first refresh');
+        }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`nethogs printed no refresh within ${timeoutMs / 1000}s`)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      await started.stop();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    startedAtMs = io.now();
+  };
+
+  /**
+   * nethogs in a totals view never forgets a connection, and keeps one record per connection
+   * per second of traffic (issue raboof/nethogs#244): its memory and output grow for as long as
+   * it runs. So it is restarted every nethogs.restartEvery: right after a refresh, once the
+   * block it printed has arrived whole (nethogs then idles until the next refresh), that block is
+   * applied and the child replaced. What is lost is the traffic of those moments and of the new
+   * child's start-up (measured: docs/sources.md).
+   */
+  const restartWhenDue = (generation: Generation): void => {
+    if (restarting || startedAtMs === 0 || io.now() - startedAtMs < restartEveryMs) return;
+    const old = child;
+    restarting = (async () => {
+      try {
+        await new Promise((r) => setTimeout(r, SEAL_AFTER_MS));
+        apply(generation, generation.assembler.seal(), () => undefined);
+        // The new child opens its capture while the old one exits: the gap is its start-up.
+        const stopping = old?.stop();
+        await launch();
+        await stopping;
+      } catch {
+        // The failed child stays in `child`: the next collect() reports it and the collector
+        // restarts the source with backoff.
+      } finally {
+        restarting = undefined;
+      }
+    })();
+  };
+
+  return {
+    name: 'nethogs',
+    mode: 'streaming',
+    families: ['bytes'],
+
+    probe: () => probeNethogs(ctx),
+
+    async start(): Promise<void> {
+      await restarting;
+      await child?.stop();
+      pending = [];
+      startedAtMs = 0;
+      await launch();
+    },
+
+    async collect(): Promise<Collection> {
+      if (!restarting) {
+        const failure = child?.failure;
+        if (!child || failure !== undefined) throw new Error(failure ?? 'nethogs is not running');
+      }
+      const collection: Collection = { increments: pending, errors };
+      pending = [];
+      errors = {};
+      return collection;
+    },
+
+    async stop(): Promise<void> {
+      await restarting;
+      const stopping = child;
+      child = undefined;
+      await stopping?.stop();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// probe
+
+async function probeNethogs(ctx: SourceContext): Promise<ProbeResult> {
+  const { io, config, privileges } = ctx;
+  const settings = config.nethogs;
+  const result: ProbeResult = { usable: true, problems: [], warnings: [], details: [] };
+  const problem = (p: Problem): void => {
+    result.usable = false;
+    result.problems.push(p);
+  };
+
+  try {
+    // `nethogs -V` prints " version 0.8.7-2".
+    const version = (await io.run(settings.path, ['-V'], { timeoutMs: PROBE_TIMEOUT_MS })).trim();
+    result.details.push(`nethogs ${version.replace(/^version\s+/, '')}`);
+  } catch {
+    problem({ what: `cannot run ${JSON.stringify(settings.path)}`, fix: 'install nethogs (Debian/Ubuntu: apt-get install nethogs) or set nethogs.path' });
+    return result;
+  }
+
+  const devices = await readDevices(io);
+  const chosen = chooseDevices(devices, settings);
+  for (const p of chosen.warnings) result.warnings.push(p);
+  if (chosen.usable.length === 0) problem(chosen.problem);
+  else result.details.push(`devices: ${chosen.usable.join(', ')}`);
+
+  const inherited = await inheritedCaps(io, config.procRoot, privileges);
+  const missing = CAPTURE_CAPS.filter((cap) => !inherited.caps.has(cap));
+  if (missing.length > 0 && result.usable) {
+    // The nethogs binary may carry the capabilities itself (setcap, as the nonroot image does):
+    // only a capture that opens tells.
+    const trial = await trialCapture(io, settings, chosen.usable);
+    if (trial === undefined) result.details.push('nethogs opens its capture with capabilities of its own (file capabilities)');
+    else problem(captureProblem(missing, inherited.why, trial));
+  } else if (missing.length > 0) {
+    problem(captureProblem(missing, inherited.why));
+  }
+
+  const mapping = PID_MAPPING_CAPS.filter((cap) => !inherited.caps.has(cap));
+  if (mapping.length > 0) {
+    result.warnings.push({
+      what:
+        `nethogs will lack ${mapping.join(' and ')}: it finds a packet's socket in /proc/net/tcp and the socket's process by reading every /proc/PID/fd, ` +
+        `which for other users' processes takes the ptrace access check (CAP_SYS_PTRACE) and searching a mode 0500 directory (CAP_DAC_READ_SEARCH); ` +
+        `their traffic is counted under [kernel]`,
+      fix: `grant ${mapping.join(', ')} as well (Kubernetes: securityContext.capabilities.add: [${mapping.map(short).join(', ')}] and hostPID: true; systemd: AmbientCapabilities=${mapping.join(' ')})`,
+    });
+  }
+
+  if (await outsideHostNetwork(io, config.procRoot)) {
+    result.warnings.push({
+      what: 'the agent is not in the host\'s network namespace: nethogs sees only this namespace\'s devices and sockets (one pod\'s traffic)',
+      fix: 'run the agent with hostNetwork: true (nethogs reads the devices and /proc/net/tcp of its own network namespace)',
+    });
+  }
+  if (!(await hasSetpriv(io))) {
+    result.warnings.push({
+      what: 'setpriv is missing: nethogs may outlive the agent if the agent is SIGKILLed',
+      fix: 'install util-linux (setpriv), which sets the child\'s parent-death signal',
+    });
+  }
+  return result;
+}
+
+interface Device {
+  name: string;
+  flags: number;
+  operstate: string;
+}
+
+async function readDevices(io: HostIO): Promise<Device[]> {
+  const names = await io.readdir(SYS_CLASS_NET).catch(() => [] as string[]);
+  const devices = await Promise.all(
+    names.map(async (name) => {
+      const flags = Number.parseInt((await io.readFile(`${SYS_CLASS_NET}/${name}/flags`).catch(() => '0')).trim(), 16);
+      const operstate = (await io.readFile(`${SYS_CLASS_NET}/${name}/operstate`).catch(() => 'unknown')).trim();
+      return { name, flags: Number.isNaN(flags) ? 0 : flags, operstate };
+    }),
+  );
+  return devices.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** nethogs's own rule (devices.cpp up_running): up, running (operstate up or unknown), not loopback. */
+function upRunning(device: Device): boolean {
+  return (device.flags & IFF_UP) !== 0 && (device.flags & IFF_LOOPBACK) === 0 && ['up', 'unknown'].includes(device.operstate);
+}
+
+/** The devices nethogs will capture on with these settings; -a takes every device. */
+export function chooseDevices(
+  devices: readonly Device[],
+  settings: { devices: readonly string[]; loopback: boolean },
+): { usable: string[]; warnings: Problem[]; problem: Problem } {
+  const warnings: Problem[] = [];
+  const byName = new Map(devices.map((d) => [d.name, d]));
+  const candidates = settings.devices.length > 0 ? settings.devices : devices.map((d) => d.name);
+  const usable: string[] = [];
+  for (const name of candidates) {
+    const device = byName.get(name);
+    if (!device) {
+      warnings.push({ what: `nethogs.devices names ${name}, which does not exist in this network namespace`, fix: `remove it, or run with hostNetwork: true if it is a host device; devices here: ${devices.map((d) => d.name).join(', ') || 'none'}` });
+    } else if (settings.loopback || upRunning(device)) {
+      usable.push(name);
+    } else if (settings.devices.length > 0) {
+      const why = (device.flags & IFF_LOOPBACK) !== 0 ? 'is the loopback device' : 'is not up and running';
+      warnings.push({ what: `nethogs.devices names ${name}, which ${why}; nethogs skips it`, fix: 'set nethogs.loopback: true (nethogs -a), which captures on loopback and devices that are down too' });
+    }
+  }
+  const problem: Problem =
+    settings.devices.length > 0
+      ? { what: `none of nethogs.devices (${settings.devices.join(', ')}) can be captured on`, fix: 'name devices that exist and are up (ip link), or leave nethogs.devices empty for every device that is up' }
+      : {
+          what: 'no network device other than loopback is up and running',
+          fix: 'run the agent with hostNetwork: true to see the host\'s devices, or set nethogs.loopback: true to capture on loopback',
+        };
+  return { usable, warnings, problem };
+}
+
+/**
+ * The capabilities nethogs will hold. A child of uid 0 gets back its bounding set at exec; a
+ * child of any other uid keeps only the ambient set (capabilities(7), "Transformation of
+ * capabilities during execve()"), unless the nethogs binary carries file capabilities.
+ */
+async function inheritedCaps(io: HostIO, procRoot: string, privileges: ProbePrivileges): Promise<{ caps: Set<CapName>; why: string }> {
+  const effective = new Set((Object.keys(CAP) as CapName[]).filter((cap) => hasCap(privileges, cap)));
+  if (privileges.uid === 0) return { caps: effective, why: 'the agent runs as uid 0 without them' };
+  const status = await io.readFile(`${procRoot}/self/status`).catch(() => '');
+  const ambient = readCapSet(status, 'CapAmb');
+  const caps = new Set([...effective].filter((cap) => (ambient & (1n << BigInt(CAP[cap]))) !== 0n));
+  return { caps, why: `the agent runs as uid ${privileges.uid}, and a child of a non-root process keeps only the ambient capabilities` };
+}
+
+type ProbePrivileges = SourceContext['privileges'];
+
+function readCapSet(status: string, field: string): bigint {
+  const match = new RegExp(`^${field}:\\s*([0-9a-f]{1,16})$`, 'm').exec(status);
+  return match ? BigInt(`0x${match[1]}`) : 0n;
+}
+
+function captureProblem(missing: readonly CapName[], why: string, trial?: string): Problem {
+  const names = missing.join(' and ');
+  return {
+    what: `nethogs will lack ${names} (${why}): it cannot open a packet capture${trial ? ` (${trial})` : ''}`,
+    fix:
+      `grant ${missing.join(', ')}: Kubernetes: runAsUser: 0 with securityContext.capabilities.add: [${missing.map(short).join(', ')}] and hostNetwork: true; ` +
+      `systemd: AmbientCapabilities=${missing.join(' ')}; a non-root process: make them ambient (setpriv --ambient-caps +${missing.map((c) => short(c).toLowerCase()).join(',+')}), ` +
+      `or give the binary file capabilities (setcap cap_net_raw,cap_net_admin+ep "$(command -v nethogs)")`,
+  };
+}
+
+/** Runs nethogs for one refresh; undefined when its capture opened, else what it said. */
+async function trialCapture(io: HostIO, settings: SourceContext['config']['nethogs'], devices: readonly string[]): Promise<string | undefined> {
+  try {
+    // -d 0 -c 1: refresh at once, then exit.
+    const args = ['-t', '-v', String(VIEW_MODE_TOTAL_BYTES), '-d', '0', '-c', '1', ...(settings.loopback ? ['-a'] : []), '--', ...devices];
+    const out = await io.run(settings.path, args, { timeoutMs: PROBE_TIMEOUT_MS });
+    return out.includes('Refreshing:') ? undefined : 'nethogs printed no refresh';
+  } catch (err) {
+    const e = err as { stderr?: string; message?: string };
+    const said = (e.stderr ?? e.message ?? String(err)).split('\n').find((l) => /error|root|capabilit/i.test(l));
+    return (said ?? 'nethogs failed').trim().slice(0, 200);
+  }
+}
+
+/** True when /proc/self/ns/net and /proc/1/ns/net differ (unknown: false). */
+async function outsideHostNetwork(io: HostIO, procRoot: string): Promise<boolean> {
+  try {
+    const [self, init] = await Promise.all([io.readlink(`${procRoot}/self/ns/net`), io.readlink(`${procRoot}/1/ns/net`)]);
+    return self !== init;
+  } catch {
+    return false;
+  }
+}
+
+async function hasSetpriv(io: HostIO): Promise<boolean> {
+  try {
+    await io.run('setpriv', ['--version'], { timeoutMs: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function short(cap: CapName): string {
+  return cap.replace(/^CAP_/, '');
+}

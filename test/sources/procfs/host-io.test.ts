@@ -1,0 +1,63 @@
+// hostIO.readLinks and hostIO.readLines, which the procfs source reads fd tables and net tables
+// with, on the real /proc. (They belong with src/host/io.ts; they are here beside their caller.)
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostIO } from '../../../src/host/io.js';
+
+describe('hostIO.readLinks', () => {
+  let server: net.Server;
+  beforeAll(async () => {
+    server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('reads the socket links of an fd table as readdir and readlink one by one do', async () => {
+    const dir = '/proc/self/fd';
+    const sockets = (links: string[]) => links.filter((l) => l.startsWith('socket:[')).sort();
+    const oneByOne = sockets(readdirSync(dir).map((fd) => readlinkOrEmpty(`${dir}/${fd}`)));
+    const links = await hostIO.readLinks!(dir);
+    expect(oneByOne.length).toBeGreaterThan(0); // the listener at least
+    expect(sockets(links)).toEqual(oneByOne);
+  });
+
+  it('rejects with ENOENT for a process that is gone', async () => {
+    await expect(hostIO.readLinks!('/proc/999999999/fd')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('hostIO.readLines', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'read-lines-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('hands over a file byte for byte, in blocks that end at a newline', async () => {
+    // Multi-byte characters around every 64 KiB block boundary, and no newline at the end.
+    const text = Array.from({ length: 5000 }, (_, i) => `${i} ${'ü€😀'.repeat(i % 31)}`).join('\n');
+    const path = join(dir, 'lines.txt');
+    writeFileSync(path, text);
+    const blocks: string[] = [];
+    await hostIO.readLines!(path, (block) => blocks.push(block));
+    expect(blocks.join('')).toBe(text);
+    expect(blocks.length).toBeGreaterThan(1);
+    for (const block of blocks.slice(0, -1)) expect(block.endsWith('\n')).toBe(true);
+  });
+
+  it('reads a /proc table, which has no size, to its end', async () => {
+    const blocks: string[] = [];
+    await hostIO.readLines!('/proc/self/net/tcp', (block) => blocks.push(block));
+    expect(blocks[0]).toMatch(/^\s*sl\s+local_address/);
+    expect(blocks.join('').endsWith('\n')).toBe(true);
+    expect(readFileSync('/proc/self/net/tcp', 'utf8').split('\n', 1)[0]).toBe(blocks[0]!.split('\n', 1)[0]);
+  });
+});
+
+function readlinkOrEmpty(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
