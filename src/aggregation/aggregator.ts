@@ -1,6 +1,6 @@
 // Folds what the sources collected into per-process monotonic totals and current connections,
 // and prepares the snapshot the exporters read.
-import { KERNEL_PROCESS, type Family } from '../semconv.js';
+import { KERNEL_PROCESS, type ConnectionState, type Family } from '../semconv.js';
 import type { PodIndex } from '../host/kubernetes.js';
 import type { ProcessIdentity, ProcessResolver } from '../host/processes.js';
 import type { Collection, Increment, SocketRecord } from '../sources/types.js';
@@ -22,10 +22,14 @@ export interface AggregatorOptions {
 }
 
 const KERNEL_KEY = `${KERNEL_PROCESS.pid}/0`;
+/** States in which a socket normally has a process holding it (not TIME_WAIT, not orphaned closes). */
+const OWNED_STATES: ReadonlySet<ConnectionState> = new Set(['established', 'syn_sent', 'syn_received', 'listen', 'close_wait']);
 
 export class Aggregator {
   private readonly entries = new Map<string, ProcessEntry>();
   private readonly ledgers = new Map<string, SocketLedger>();
+  /** Per source, new sockets listed without an owner last cycle; see holdBackUnowned. */
+  private readonly held = new Map<string, Set<string>>();
   private readonly kernel: ProcessEntry;
   private readonly top: TopN;
   private cycle = 0;
@@ -70,6 +74,7 @@ export class Aggregator {
   /** Forgets a source's per-socket state once it stops serving, so a later takeover starts from a baseline. */
   release(source: string): void {
     this.ledgers.delete(source);
+    this.held.delete(source);
   }
 
   /** Ends a cycle: processes found gone are kept `retainCycles` more cycles, then dropped. */
@@ -139,6 +144,32 @@ export class Aggregator {
     return entry;
   }
 
+  /**
+   * `ss -p` maps sockets to PIDs by scanning /proc/PID/fd before it lists the sockets, so a socket
+   * opened in between is listed without an owner. Crediting it to [kernel] would lose its bytes to
+   * the real owner for good (the ledger moves its baseline), so a new socket without an owner, in a
+   * state that has one, waits one cycle; if it is still ownerless then, it goes to [kernel].
+   */
+  private holdBackUnowned(
+    source: string,
+    ledger: SocketLedger,
+    sockets: readonly SocketRecord[],
+    owners: ReadonlyArray<ProcessEntry | undefined>,
+  ): [readonly SocketRecord[], ReadonlyArray<ProcessEntry | undefined>] {
+    const heldBefore = this.held.get(source);
+    const held = new Set<string>();
+    const keep: number[] = [];
+    for (let i = 0; i < sockets.length; i++) {
+      const socket = sockets[i]!;
+      const wait = owners[i] === undefined && OWNED_STATES.has(socket.state) && !ledger.knows(socket.id) && !heldBefore?.has(socket.id);
+      if (wait) held.add(socket.id);
+      else keep.push(i);
+    }
+    this.held.set(source, held);
+    if (held.size === 0) return [sockets, owners];
+    return [keep.map((i) => sockets[i]!), keep.map((i) => owners[i])];
+  }
+
   private creditSockets(
     source: string,
     sockets: readonly SocketRecord[],
@@ -150,6 +181,7 @@ export class Aggregator {
     let ledger = this.ledgers.get(source);
     const firstSight = !ledger;
     if (!ledger) this.ledgers.set(source, (ledger = new SocketLedger()));
+    [sockets, owners] = this.holdBackUnowned(source, ledger, sockets, owners);
     const credits = ledger.apply(sockets, (_, i) => owners[i]?.identity.key, KERNEL_KEY, baseline && firstSight);
     for (const { owner, socket, delta } of credits) {
       // The previous owner may have exited and been dropped; its socket's remainder goes to [kernel].

@@ -72,6 +72,11 @@ export class SocketLedger {
     return credits;
   }
 
+  /** Whether the last snapshot listed this socket with counters. */
+  knows(id: string): boolean {
+    return this.seen.has(id);
+  }
+
   clear(): void {
     this.seen.clear();
   }

@@ -93,6 +93,21 @@ describe('Aggregator', () => {
     }
   });
 
+  it('gives a new socket listed without an owner one cycle to find it (the ss -p race), then [kernel]', async () => {
+    host.spawn(10, 'client');
+    // Cycle 1: ss listed the fresh socket before it knew the owner.
+    let snap = await cycle([sock('new', [], 5000, 100)]);
+    expect(tcpBytes(byPid(snap, 0))).toBeUndefined();
+    // Cycle 2: the owner is known; it gets everything the socket carried.
+    snap = await cycle([sock('new', [10], 7000, 100)]);
+    expect(tcpBytes(byPid(snap, 10))).toEqual({ rx: 7000, tx: 100 });
+    expect(tcpBytes(byPid(snap, 0))).toBeUndefined();
+    // A socket that stays ownerless goes to [kernel] after its one cycle of grace.
+    await cycle([sock('new', [10], 7000, 100), sock('orphan', [], 300, 0)]);
+    snap = await cycle([sock('new', [10], 7000, 100), sock('orphan', [], 400, 0)]);
+    expect(tcpBytes(byPid(snap, 0))!.rx).toBe(400);
+  });
+
   it('credits only the families the source serves', async () => {
     host.spawn(10, 'x');
     agg.beginCycle();
