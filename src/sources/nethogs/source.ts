@@ -212,18 +212,23 @@ async function probeNethogs(ctx: SourceContext): Promise<ProbeResult> {
 
   const inherited = await inheritedCaps(io, config.procRoot, privileges);
   const missing = CAPTURE_CAPS.filter((cap) => !inherited.caps.has(cap));
+  let fileCaps = false;
   if (missing.length > 0 && result.usable) {
     // The nethogs binary may carry the capabilities itself (setcap, as the nonroot image does):
     // only a capture that opens tells.
     const trial = await trialCapture(io, settings, chosen.usable);
-    if (trial === undefined) result.details.push('nethogs opens its capture with capabilities of its own (file capabilities)');
-    else problem(captureProblem(missing, inherited.why, trial));
+    fileCaps = trial === undefined;
+    if (fileCaps) {
+      result.details.push(
+        'nethogs opens its capture with capabilities of its own (file capabilities); it names other users\' processes only if they include cap_sys_ptrace and cap_dac_read_search',
+      );
+    } else problem(captureProblem(missing, inherited.why, trial));
   } else if (missing.length > 0) {
     problem(captureProblem(missing, inherited.why));
   }
 
   const mapping = PID_MAPPING_CAPS.filter((cap) => !inherited.caps.has(cap));
-  if (mapping.length > 0) {
+  if (mapping.length > 0 && !fileCaps) {
     result.warnings.push({
       what:
         `nethogs will lack ${mapping.join(' and ')}: it finds a packet's socket in /proc/net/tcp and the socket's process by reading every /proc/PID/fd, ` +
