@@ -3,6 +3,7 @@
 // dies with the agent even when the agent is SIGKILLed (PR_SET_PDEATHSIG through setpriv).
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
+import type { HostIO } from './types.js';
 
 /** Stderr lines kept for error messages. */
 const STDERR_LINES = 20;
@@ -83,5 +84,15 @@ export class SupervisedChild {
 
   recentStderr(): readonly string[] {
     return this.stderr;
+  }
+}
+
+/** Whether setpriv (util-linux) is here to set the child's parent-death signal. */
+export async function hasSetpriv(io: HostIO): Promise<boolean> {
+  try {
+    await io.run('setpriv', ['--version'], { timeoutMs: 5000 });
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { missing } from '../helpers/requirements.js';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadInvocation } from '../../src/config/load.js';
 import type { AgentConfig } from '../../src/config/schema.js';
@@ -110,7 +111,7 @@ describe('Kubernetes manifests: validity', () => {
     for (const o of standalone) expect(o.metadata.namespace).toBe('monitoring');
   });
 
-  it.skipIf(!hasKubectlKustomize())('expands exactly as kubectl kustomize (v5) does', () => {
+  it.skipIf(missing('kubectl kustomize', 'kubectl') || !hasKubectlKustomize())('expands exactly as kubectl kustomize (v5) does', () => {
     const key = (o: KObject): string => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
     const sorted = (objects: KObject[]): KObject[] => [...objects].sort((a, b) => key(a).localeCompare(key(b)));
     for (const [name, dir] of Object.entries(BUILDS)) {

@@ -2,10 +2,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'bpftrace' | 'tracefs' | 'nethogs' | 'tmux';
+export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'bpftrace' | 'tracefs' | 'nethogs' | 'tmux' | 'kubectl' | 'systemd-analyze' | 'cgroup-v1-pids';
 
 function has(need: Need): boolean {
   if (need === 'root') return process.getuid?.() === 0;
+  if (need === 'cgroup-v1-pids') return existsSync('/sys/fs/cgroup/pids/cgroup.procs');
   if (need === 'tracefs') return existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events');
   try {
     execFileSync('sh', ['-c', `command -v ${need}`], { stdio: 'ignore' });

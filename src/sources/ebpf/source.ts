@@ -3,7 +3,7 @@
 // bpftrace runs as a supervised child streaming one JSON map per interval; see netproc.bt.
 import { parseDuration } from '../../config/duration.js';
 import { hasCap, missingCaps } from '../../host/capabilities.js';
-import { SupervisedChild } from '../child.js';
+import { hasSetpriv, SupervisedChild } from '../child.js';
 import type { SourceContext } from '../context.js';
 import type { Collection, Increment, Problem, ProbeResult, Source } from '../types.js';
 import {
@@ -188,11 +188,3 @@ function atLeast(version: string, minimum: readonly [number, number]): boolean {
   return major > minimum[0] || (major === minimum[0] && minor >= minimum[1]);
 }
 
-async function hasSetpriv(io: SourceContext['io']): Promise<boolean> {
-  try {
-    await io.run('setpriv', ['--version'], { timeoutMs: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-}

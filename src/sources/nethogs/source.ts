@@ -4,7 +4,7 @@
 // docs/sources.md for what it counts and what it misses.
 import { parseDuration } from '../../config/duration.js';
 import { CAP, hasCap, type CapName } from '../../host/capabilities.js';
-import { SupervisedChild } from '../child.js';
+import { hasSetpriv, SupervisedChild } from '../child.js';
 import type { SourceContext } from '../context.js';
 import type { Collection, HostIO, Increment, Problem, ProbeResult, Source } from '../types.js';
 import {
@@ -362,14 +362,6 @@ async function outsideHostNetwork(io: HostIO, procRoot: string): Promise<boolean
   }
 }
 
-async function hasSetpriv(io: HostIO): Promise<boolean> {
-  try {
-    await io.run('setpriv', ['--version'], { timeoutMs: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function short(cap: CapName): string {
   return cap.replace(/^CAP_/, '');
