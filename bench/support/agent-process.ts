@@ -14,13 +14,14 @@ export interface CycleReply {
   wallMs: number;
   /** Share of selfMs spent from starting ss to having its whole output, less handing it to the parser. */
   runSelfMs: number;
-  /** HostIO calls the cycle made, and the links readLinks returned. */
+  /** HostIO calls the cycle made; fds readLinks listed, and links it read. */
   calls: {
     readFile: number;
     readLines: number;
     readdir: number;
     readlink: number;
     readLinks: number;
+    fds: number;
     links: number;
     run: number;
     runLines: number;
@@ -50,9 +51,10 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
-export async function startAgentProcess(source: string, helperPid: number): Promise<AgentProcess> {
+/** `flags` are agent flags on top of the defaults, e.g. ['--procfs-fd-cache-max-age', '']. */
+export async function startAgentProcess(source: string, helperPid: number, flags: readonly string[] = []): Promise<AgentProcess> {
   // execArgv: [] keeps the bench's TypeScript loader out of the measured process.
-  const proc = fork(WORKER, [source, String(helperPid)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(WORKER, [source, String(helperPid), ...flags], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const agent: AgentProcess = {
     source,

@@ -2,7 +2,7 @@
 // collection and memory measured for a source are that source's alone. Plain JavaScript run by
 // plain node, like the agent: no TypeScript loader in the measured process.
 // Usage (through agent-process.ts, which forks it with an IPC channel):
-//   node agent-worker.mjs SOURCE HELPER_PID
+//   node agent-worker.mjs SOURCE HELPER_PID [AGENT FLAGS...]
 // Requests: {kind:'cycle'} | {kind:'parse-timing', reps}; replies: {ok, reply} | {ok:false, error}.
 import { pino } from 'pino';
 import { childCpuMs, selfCpuMs } from './cpu.mjs';
@@ -14,7 +14,7 @@ const { hostIO } = await import(new URL('host/io.js', DIST).href);
 const { parseSs } = await import(new URL('sources/ss/parse.js', DIST).href);
 const { SS_ARGS } = await import(new URL('sources/ss/source.js', DIST).href);
 
-const [source, helperPid] = process.argv.slice(2);
+const [source, helperPid, ...flags] = process.argv.slice(2);
 if (source === undefined || helperPid === undefined || !process.send) {
   throw new Error('agent-worker: fork it with an IPC channel and SOURCE HELPER_PID');
 }
@@ -22,7 +22,7 @@ if (source === undefined || helperPid === undefined || !process.send) {
 /** What the cycle that ran last asked of the host. */
 let meter = newMeter();
 const io = meteredIO(hostIO);
-const { config } = loadInvocation(['run', '--sources', source, '--no-prometheus', '--log-level', 'silent'], {});
+const { config } = loadInvocation(['run', '--sources', source, '--no-prometheus', '--log-level', 'silent', ...flags], {});
 const { collector } = await buildCore(config, pino({ level: 'silent' }), io);
 
 process.on('message', (request) => {
@@ -81,7 +81,7 @@ async function parseTiming(reps) {
 }
 
 function newMeter() {
-  return { readFile: 0, readLines: 0, readdir: 0, readlink: 0, readLinks: 0, links: 0, run: 0, runLines: 0, runSelfMs: 0 };
+  return { readFile: 0, readLines: 0, readdir: 0, readlink: 0, readLinks: 0, fds: 0, links: 0, run: 0, runLines: 0, runSelfMs: 0 };
 }
 
 /** The real HostIO, counting calls; counting adds no promise where the real call has none to spare. */
@@ -91,12 +91,13 @@ function meteredIO(real) {
     readLines: (path, onLines) => (meter.readLines++, real.readLines(path, onLines)),
     readdir: (path) => (meter.readdir++, real.readdir(path)),
     readlink: (path) => (meter.readlink++, real.readlink(path)),
-    async readLinks(dir) {
+    async readLinks(dir, skip) {
       const m = meter;
       m.readLinks++;
-      const links = await real.readLinks(dir);
-      m.links += links.length;
-      return links;
+      const table = await real.readLinks(dir, skip);
+      m.fds += table.names.length;
+      for (const target of table.targets) if (target !== undefined) m.links++;
+      return table;
     },
     // The ss source awaits run() alone, so this process's CPU meanwhile is run()'s: spawning ss,
     // reading its output through the pipe, decoding it.

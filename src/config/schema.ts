@@ -269,6 +269,15 @@ export const schema = {
       arg: 'ebpf-start-timeout',
     },
   },
+  procfs: {
+    fdCacheMaxAge: {
+      doc: 'The procfs source reads the links of a large fd table (128 fds or more) once, then each cycle only the links of fd numbers that are new; a table is read whole again when it is this old, when a socket turns up that no fd read so far holds, or when the process is a new one under the same PID. Bounds how long a closed fd number reused for a non-socket may leave the socket it held credited to the process (see docs/sources.md). Empty: read every link every cycle.',
+      format: 'optional-duration',
+      default: '60s',
+      env: 'NETPROC_PROCFS_FD_CACHE_MAX_AGE',
+      arg: 'procfs-fd-cache-max-age',
+    },
+  },
   ss: {
     path: {
       doc: 'The ss program (iproute2).',
@@ -367,6 +376,7 @@ export type AgentConfig = {
     interval: string;
   };
   ebpf: { bpftrace: string; program: 'auto' | 'tracepoint' | 'kprobe'; mapKeys: number; mountTracefs: boolean; startTimeout: string };
+  procfs: { fdCacheMaxAge: string };
   ss: { path: string; timeout: string };
   nethogs: { path: string; devices: string[]; loopback: boolean; udp: boolean; refresh: string; restartEvery: string };
   once: { duration: string; format: (typeof OUTPUT_FORMATS)[number] };

@@ -34,18 +34,23 @@ export const hostIO: HostIO = {
   readlink: async (path) => readlinkSync(path),
   // About 6 µs of CPU per /proc/PID/fd/N, against ~30 µs through fs/promises. Yielding first lets
   // other work (a /metrics scrape) run between two directories: the loop waits for one fd table.
-  async readLinks(dir) {
+  async readLinks(dir, skip) {
     await nextTurn();
     const prefix = `${dir}/`;
-    const targets: string[] = [];
-    for (const name of readdirSync(dir)) {
+    const names = readdirSync(dir);
+    const targets: Array<string | undefined> = [];
+    for (const name of names) {
+      if (skip?.(name)) {
+        targets.push(undefined);
+        continue;
+      }
       try {
         targets.push(readlinkSync(prefix + name));
       } catch {
-        // closed between readdir and readlink
+        targets.push(''); // closed between readdir and readlink
       }
     }
-    return targets;
+    return { names, targets };
   },
   async readLines(path, onLines) {
     const fd = openSync(path, 'r');

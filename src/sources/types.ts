@@ -69,17 +69,26 @@ export interface Source {
   collect(): Promise<Collection>;
 }
 
+/** What HostIO.readLinks read: names[i] links to targets[i]. */
+export interface LinkTable {
+  names: string[];
+  /** undefined: skipped; '': vanished before it could be read. */
+  targets: Array<string | undefined>;
+}
+
 /** Everything a source may touch on the host, injectable for tests. */
 export interface HostIO {
   readFile(path: string): Promise<string>;
   readdir(path: string): Promise<string[]>;
   readlink(path: string): Promise<string>;
   /**
-   * The targets of every symlink in a directory (a /proc/PID/fd table), read in one go; a link
-   * that vanishes meanwhile is left out. Rejects like readdir when the directory cannot be read.
-   * Optional, so hand-made hosts in tests need not have it: callers fall back to readdir + readlink.
+   * The symlinks of a directory (a /proc/PID/fd table) and their targets, read in one go. Links
+   * for which `skip` returns true are listed but not read (their target is undefined); a link
+   * that vanishes between listing and reading has target ''. Rejects like readdir when the
+   * directory cannot be read. Optional, so hand-made hosts in tests need not have it: callers
+   * fall back to readdir + readlink.
    */
-  readLinks?(dir: string): Promise<string[]>;
+  readLinks?(dir: string, skip?: (name: string) => boolean): Promise<LinkTable>;
   /**
    * Reads a file and hands it to `onLines` in blocks of whole lines (only the last block may lack
    * its final newline), so a large file is never held whole. Optional, like readLinks: callers

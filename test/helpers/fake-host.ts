@@ -1,5 +1,5 @@
 // An in-memory /proc for unit tests: processes come and go by calling spawn() and exit().
-import type { HostIO } from '../../src/sources/types.js';
+import type { HostIO, LinkTable } from '../../src/sources/types.js';
 
 const enoent = (path: string): Error => Object.assign(new Error(`no ${path}`), { code: 'ENOENT' });
 
@@ -27,8 +27,8 @@ export class FakeHost implements HostIO {
     if (stat) {
       const p = this.procs.get(Number(stat[1]));
       if (!p) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
-      // fields 3..21 are irrelevant here; field 22 is starttime
-      const middle = Array.from({ length: 19 }, () => '0').join(' ');
+      // field 3 is the state, fields 4..21 are irrelevant here, field 22 is starttime
+      const middle = Array.from({ length: 18 }, () => '0').join(' ');
       return `${stat[1]} (${p.comm}) S ${middle} ${p.startTicks} 0 0\n`;
     }
     if (path === '/proc/stat') return 'cpu 0\nbtime 1700000000\n';
@@ -61,11 +61,19 @@ export class FakeHost implements HostIO {
     return p.exe;
   }
 
+  /** Links readLinks read, by path: what a cache of fd tables saved shows here. */
+  linksRead: string[] = [];
+
   /** An fd directory without links reads as that of a process that is gone. */
-  async readLinks(dir: string): Promise<string[]> {
+  async readLinks(dir: string, skip?: (name: string) => boolean): Promise<LinkTable> {
     const names = await this.readdir(dir);
     if (names.length === 0) throw enoent(dir);
-    return names.map((name) => this.links.get(`${dir}/${name}`) ?? '');
+    const targets = names.map((name) => {
+      if (skip?.(name)) return undefined;
+      this.linksRead.push(`${dir}/${name}`);
+      return this.links.get(`${dir}/${name}`) ?? '';
+    });
+    return { names, targets };
   }
 
   async run(file: string, args: readonly string[]): Promise<string> {

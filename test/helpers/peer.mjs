@@ -4,6 +4,9 @@
 //   send HOST PORT BYTES         connect, send BYTES, print {sent} when flushed, hold the connection open;
 //                                on SIGUSR1 close it gracefully and print {closed}; on SIGUSR2 print {received}
 //   hold HOST PORT COUNT         open COUNT connections and hold them; print {open}
+//   hold-swap HOST PORT COUNT SWAP  like hold, printing {open,fds}; on SIGUSR1 close the first SWAP
+//                                connections, then open SWAP new ones (the kernel hands out the
+//                                lowest free fd numbers: the closed ones); print {swapped,closedFds,newFds}
 //   churn HOST PORT COUNT BYTES [HOLD_MS]  COUNT times: connect, send BYTES, hold HOLD_MS, close; print {done}; stay alive
 //   udp-sink HOST                bind a UDP socket on HOST:0, count datagrams; print {port}; on SIGUSR2 print {datagrams,bytes}
 //   udp-send HOST PORT COUNT SIZE  send COUNT datagrams of SIZE bytes, paced; print {sent}; stay alive
@@ -64,6 +67,29 @@ if (mode === 'sink') {
     });
     sockets.push(s);
   }
+  keepAlive();
+} else if (mode === 'hold-swap') {
+  const [host, port, count, swap] = args;
+  const fdOf = (s) => s._handle?.fd ?? -1;
+  const connect = () => new Promise((resolve) => {
+    const s = net.connect(Number(port), host, () => resolve(s));
+    s.on('error', () => {});
+  });
+  const open = async (n) => {
+    const opened = [];
+    for (let i = 0; i < n; i++) opened.push(await connect()); // one at a time: predictable fd numbers
+    return opened;
+  };
+  let sockets = await open(Number(count));
+  say({ open: sockets.length, fds: sockets.map(fdOf) });
+  process.on('SIGUSR1', async () => {
+    const closing = sockets.slice(0, Number(swap));
+    const closedFds = closing.map(fdOf);
+    await Promise.all(closing.map((s) => new Promise((resolve) => s.destroy().once('close', resolve))));
+    const fresh = await open(Number(swap));
+    sockets = [...sockets.slice(Number(swap)), ...fresh];
+    say({ swapped: fresh.length, closedFds, newFds: fresh.map(fdOf) });
+  });
   keepAlive();
 } else if (mode === 'churn') {
   const [host, port, count, bytes, delay = '0'] = args;

@@ -19,9 +19,20 @@ describe('hostIO.readLinks', () => {
     const dir = '/proc/self/fd';
     const sockets = (links: string[]) => links.filter((l) => l.startsWith('socket:[')).sort();
     const oneByOne = sockets(readdirSync(dir).map((fd) => readlinkOrEmpty(`${dir}/${fd}`)));
-    const links = await hostIO.readLinks!(dir);
+    const { names, targets } = await hostIO.readLinks!(dir);
     expect(oneByOne.length).toBeGreaterThan(0); // the listener at least
-    expect(sockets(links)).toEqual(oneByOne);
+    expect(sockets(targets as string[])).toEqual(oneByOne);
+    expect(names.length).toBe(targets.length);
+  });
+
+  it('lists but does not read the links it is told to skip', async () => {
+    const dir = '/proc/self/fd';
+    const socketFd = readdirSync(dir).find((fd) => readlinkOrEmpty(`${dir}/${fd}`).startsWith('socket:['))!;
+    const { names, targets } = await hostIO.readLinks!(dir, (name) => name === socketFd);
+    expect(names).toContain(socketFd);
+    expect(targets[names.indexOf(socketFd)]).toBeUndefined();
+    expect(targets.filter((t) => t === undefined)).toHaveLength(1);
+    expect(targets.filter((t) => typeof t === 'string' && t !== '').length).toBe(names.length - 1 - targets.filter((t) => t === '').length);
   });
 
   it('rejects with ENOENT for a process that is gone', async () => {

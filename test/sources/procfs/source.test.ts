@@ -109,3 +109,162 @@ describe('procfs source', () => {
     expect(sockets).toEqual(EXPECTED);
   });
 });
+
+describe('procfs source: the cache of large fd tables', () => {
+  const cached = (maxAge = '60s') =>
+    loadInvocation(['run', '--sources', 'procfs', '--no-prometheus', '--procfs-fd-cache-max-age', maxAge], {}).config;
+  const BIG = 500; // pid with a large table
+  const PEER = 600; // a small process
+  const FIRST_INODE = 10_000;
+  const COUNT = 200; // >= MIN_CACHED_FDS
+
+  /** pid 500 holds sockets 10000..10199 on fds 10..209 and a log file on fd 3; all listed ESTABLISHED. */
+  function bigHost(): FakeHost {
+    const host = new FakeHost();
+    host.links.set('/proc/self/ns/net', `net:[${HOST_NS}]`);
+    for (const pid of [BIG, PEER]) {
+      host.spawn(pid, `p${pid}`);
+      host.links.set(`/proc/${pid}/ns/net`, `net:[${HOST_NS}]`);
+    }
+    host.links.set(`/proc/${BIG}/fd/3`, '/var/log/app.log');
+    for (let i = 0; i < COUNT; i++) host.links.set(`/proc/${BIG}/fd/${10 + i}`, `socket:[${FIRST_INODE + i}]`);
+    host.links.set(`/proc/${PEER}/fd/0`, '/dev/null');
+    setTable(host, range(FIRST_INODE, COUNT));
+    return host;
+  }
+  function range(from: number, count: number): number[] {
+    return Array.from({ length: count }, (_, i) => from + i);
+  }
+  function setTable(host: FakeHost, inodes: number[]): void {
+    host.files.set('/proc/self/net/tcp', [HEADER, ...inodes.map((inode, i) => row(i, 20000 + (i % 40000), 8080, '01', inode)), ''].join('\n'));
+  }
+  /** inode -> pids, for the sockets with an inode. */
+  async function owners(source: ReturnType<typeof createProcfsSource>): Promise<Map<number, number[]>> {
+    const { sockets } = await source.collect();
+    return new Map(sockets!.filter((s) => s.id.startsWith('ino:')).map((s) => [Number(s.id.slice(4)), s.pids]));
+  }
+  /** Links of pid 500 read by the last cycle. */
+  function readBig(host: FakeHost): string[] {
+    const read = host.linksRead.filter((path) => path.startsWith(`/proc/${BIG}/fd/`));
+    host.linksRead = [];
+    return read;
+  }
+
+  it('reads a large table whole twice (start time first the second time), then only new fd numbers', async () => {
+    const host = bigHost();
+    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    const expected = new Map(range(FIRST_INODE, COUNT).map((inode) => [inode, [BIG]]));
+    expect(await owners(source)).toEqual(expected);
+    expect(readBig(host)).toHaveLength(COUNT + 1);
+    expect(await owners(source)).toEqual(expected);
+    expect(readBig(host)).toHaveLength(COUNT + 1);
+    expect(await owners(source)).toEqual(expected);
+    expect(readBig(host)).toEqual([]);
+
+    // A new connection on a new fd number: only that link is read.
+    host.links.set(`/proc/${BIG}/fd/900`, 'socket:[20000]');
+    setTable(host, [...range(FIRST_INODE, COUNT), 20000]);
+    expect((await owners(source)).get(20000)).toEqual([BIG]);
+    expect(readBig(host)).toEqual([`/proc/${BIG}/fd/900`]);
+  });
+
+  it('drops a closed fd at once, and reads the table whole when a reused fd number holds a new socket, a cycle later', async () => {
+    const host = bigHost();
+    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    for (let i = 0; i < 3; i++) await owners(source);
+    readBig(host);
+
+    // fd 10 closed; its socket lives on in the small process (handed over before the close).
+    host.links.delete(`/proc/${BIG}/fd/10`);
+    host.links.set(`/proc/${PEER}/fd/5`, `socket:[${FIRST_INODE}]`);
+    expect((await owners(source)).get(FIRST_INODE)).toEqual([PEER]);
+    expect(readBig(host)).toEqual([]);
+
+    // fd 11 closed and its number reused at once for a new socket: no fd read holds it. Given a
+    // cycle (it could be a socket opened during the scan), then searched for in the whole table.
+    host.links.set(`/proc/${BIG}/fd/11`, 'socket:[30000]');
+    setTable(host, [...range(FIRST_INODE, COUNT).filter((inode) => inode !== FIRST_INODE + 1), 30000]);
+    expect((await owners(source)).get(30000)).toEqual([]);
+    expect(readBig(host)).toEqual([]);
+    const now = await owners(source);
+    expect(now.get(30000)).toEqual([BIG]);
+    expect(now.has(FIRST_INODE + 1)).toBe(false);
+    expect(readBig(host)).toHaveLength(COUNT); // whole: 199 sockets and the log file
+    // Read whole, the table is cached afresh.
+    await owners(source);
+    expect(readBig(host)).toEqual([]);
+  });
+
+  it('searches for an unowned socket once, then remembers it', async () => {
+    const host = bigHost();
+    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    for (let i = 0; i < 3; i++) await owners(source);
+    readBig(host);
+    // A socket held by no process (a kernel socket, or one held by a process it may not read).
+    setTable(host, [...range(FIRST_INODE, COUNT), 40000]);
+    for (const wholeReads of [0, COUNT + 1, 0, 0]) {
+      expect((await owners(source)).get(40000)).toEqual([]);
+      expect(readBig(host)).toHaveLength(wholeReads);
+    }
+  });
+
+  it('finds a socket opened during the scan by a process read before it, without reading large tables', async () => {
+    const host = bigHost();
+    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    for (let i = 0; i < 3; i++) await owners(source);
+    readBig(host);
+    // Listed in the net table, but the small process's fd was not there yet when it was read.
+    setTable(host, [...range(FIRST_INODE, COUNT), 50000]);
+    expect((await owners(source)).get(50000)).toEqual([]);
+    host.links.set(`/proc/${PEER}/fd/7`, 'socket:[50000]');
+    expect((await owners(source)).get(50000)).toEqual([PEER]);
+    expect(readBig(host)).toEqual([]);
+  });
+
+  it('keeps crediting a socket whose fd number was reused for a file until the table is fdCacheMaxAge old', async () => {
+    const host = bigHost();
+    const source = createProcfsSource({ config: cached('30s'), io: host, privileges });
+    for (let i = 0; i < 3; i++) await owners(source);
+    readBig(host);
+    // fd 12's socket is handed to the small process, and fd 12 reused for a file: nothing shows it.
+    host.links.set(`/proc/${BIG}/fd/12`, '/var/log/other.log');
+    host.links.set(`/proc/${PEER}/fd/5`, `socket:[${FIRST_INODE + 2}]`);
+    host.clock += 29_000;
+    expect((await owners(source)).get(FIRST_INODE + 2)).toEqual([BIG, PEER]);
+    expect(readBig(host)).toEqual([]);
+    host.clock += 1_000;
+    expect((await owners(source)).get(FIRST_INODE + 2)).toEqual([PEER]);
+    expect(readBig(host)).toHaveLength(COUNT + 1);
+  });
+
+  it('reads the table whole when another process took the PID', async () => {
+    const host = bigHost();
+    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    for (let i = 0; i < 3; i++) await owners(source);
+    readBig(host);
+    // Another process under the same PID, with the same fd numbers: its fd 13 holds a file, and
+    // the socket that fd 13 held lives on in the small process.
+    host.exit(BIG);
+    host.spawn(BIG, 'reborn', 123_456);
+    host.links.set(`/proc/${BIG}/fd/13`, '/etc/hosts');
+    host.links.set(`/proc/${PEER}/fd/5`, `socket:[${FIRST_INODE + 3}]`);
+    expect((await owners(source)).get(FIRST_INODE + 3)).toEqual([PEER]);
+    expect(readBig(host)).toHaveLength(COUNT + 1);
+  });
+
+  it('reads every link every cycle when fdCacheMaxAge is empty, and small tables always', async () => {
+    const host = bigHost();
+    const source = createProcfsSource({ config: cached(''), io: host, privileges });
+    for (let i = 0; i < 3; i++) {
+      await owners(source);
+      expect(readBig(host)).toHaveLength(COUNT + 1);
+    }
+    const small = fakeProc();
+    const withCache = createProcfsSource({ config: cached(), io: small, privileges });
+    for (let i = 0; i < 3; i++) {
+      small.linksRead = [];
+      expect((await withCache.collect()).sockets).toEqual(EXPECTED);
+      expect(small.linksRead).toHaveLength(9);
+    }
+  });
+});
