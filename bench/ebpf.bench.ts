@@ -6,15 +6,16 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { positiveInt } from './support/env.js';
 import type { BenchReport } from './support/report.js';
 import { summarize } from './support/stats.js';
+import { onPath } from '../test/helpers/requirements.js';
 
-const ROUNDS = Number(process.env.BENCH_EBPF_ROUNDS ?? 9);
-const SECONDS = Number(process.env.BENCH_EBPF_SECONDS ?? 5);
+const ROUNDS = positiveInt('BENCH_EBPF_ROUNDS', 9);
+const SECONDS = positiveInt('BENCH_EBPF_SECONDS', 5);
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const GOAL = 0.95;
 
-const has = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 
 /** utime + stime of a process, in ms (USER_HZ = 100). */
 function cpuMs(pid: number): number {
@@ -106,7 +107,7 @@ async function stopAgent(agent: Agent): Promise<void> {
 
 export async function run(): Promise<BenchReport> {
   const name = 'ebpf source: loopback TCP throughput, 1 KiB writes (iperf3)';
-  const missing = [process.getuid?.() === 0 ? '' : 'root', has('iperf3') ? '' : 'iperf3 (apt-get install iperf3)', has('bpftrace') ? '' : 'bpftrace'].filter(Boolean);
+  const missing = [process.getuid?.() === 0 ? '' : 'root', onPath('iperf3') ? '' : 'iperf3 (apt-get install iperf3)', onPath('bpftrace') ? '' : 'bpftrace'].filter(Boolean);
   if (missing.length > 0) {
     console.log(`SKIPPED: missing ${missing.join(', ')}`);
     return { name, summary: [`SKIPPED: missing ${missing.join(', ')}`] };

@@ -9,11 +9,14 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { positiveInt } from './support/env.js';
 import type { BenchReport } from './support/report.js';
 import { summarize } from './support/stats.js';
 import { formatTable, ms } from './support/table.js';
+import { createNamespace, type TestNamespace } from '../test/helpers/netns.js';
+import { killAll, peer, type Child } from '../test/helpers/processes.js';
+import { onPath } from '../test/helpers/requirements.js';
 
 const ROUNDS = positiveInt('BENCH_NETHOGS_ROUNDS', 3);
 const BURSTS = positiveInt('BENCH_NETHOGS_BURSTS', 3);
@@ -23,20 +26,13 @@ const BURST_BYTES = 20 * 1024 * 1024;
 /** The integration test's shaping: nethogs maps a new connection before bulk data flows. */
 const START_DELAY_MS = 3000;
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const PEER = fileURLToPath(new URL('../test/helpers/peer.mjs', import.meta.url));
+/** The veth's subnet: 10.213.<slot>.0/30, apart from the integration tests' slots. */
+const VETH_SLOT = 240;
 /** USER_HZ: the unit of utime and stime in /proc/PID/stat. */
 const TICK_MS = 10;
 
 type Variant = 'none' | 'nethogs' | 'ebpf';
 const TOOL: Record<Exclude<Variant, 'none'>, string> = { nethogs: 'nethogs', ebpf: 'bpftrace' };
-
-interface Veth {
-  ns: string;
-  hostIf: string;
-  hostAddress: string;
-  nsAddress: string;
-  remove(): void;
-}
 
 interface Agent {
   proc: ChildProcess;
@@ -57,15 +53,16 @@ interface RoundSample {
 const live = new Set<ChildProcess>();
 
 export async function run(): Promise<BenchReport> {
-  const absent = ['nethogs', 'bpftrace', 'ip', 'ss'].filter((tool) => !has(tool));
+  const absent = ['nethogs', 'bpftrace', 'ip', 'ss'].filter((tool) => !onPath(tool));
   if (process.getuid?.() !== 0 || absent.length > 0) {
     const why = `needs root and ${absent.length > 0 ? absent.join(', ') : 'nothing else'}; skipped`;
     console.log(why);
     return { name: 'nethogs: nethogs and eBPF sources on a veth stream', summary: [why] };
   }
-  const veth = createVeth();
+  const veth = createNamespace(VETH_SLOT);
   const cleanUp = async (): Promise<void> => {
     await Promise.all([...live].map((p) => kill(p)));
+    await killAll();
     veth.remove();
   };
   const interrupted = (): void => void cleanUp().finally(() => process.exit(130));
@@ -73,7 +70,7 @@ export async function run(): Promise<BenchReport> {
   process.once('SIGTERM', interrupted);
   try {
     console.log(
-      `veth ${veth.hostIf} <-> netns ${veth.ns}; ${ROUNDS} rounds of [no agent, nethogs, ebpf] in rotating order, ` +
+      `veth ${veth.hostIf} <-> netns ${veth.name}; ${ROUNDS} rounds of [no agent, nethogs, ebpf] in rotating order, ` +
         `each a ${STREAM_BYTES / 1e6} MB stream paced at ${STREAM_RATE / 1e6} MB/s (bulk ${START_DELAY_MS / 1000} s after connecting)`,
     );
     // nethogs re-reads /proc/net/tcp every refresh and every /proc/PID/fd on each new connection:
@@ -118,13 +115,13 @@ export async function run(): Promise<BenchReport> {
 // ---------------------------------------------------------------------------------------------
 // Rounds
 
-async function streamRound(veth: Veth, variant: Variant): Promise<RoundSample> {
+async function streamRound(veth: TestNamespace, variant: Variant): Promise<RoundSample> {
   const agent = variant === 'none' ? undefined : await startAgent(variant, veth);
   try {
-    const sink = startPeer(['ip', 'netns', 'exec', veth.ns, process.execPath, PEER, 'sink', veth.nsAddress]);
-    const port = await sink.next('port');
+    const sink = veth.peer('sink', veth.nsAddress);
+    const { port } = await sink.next('port');
     const before = { wire: wireTx(veth), agent: agent ? cpuMs(agent.proc.pid!) : 0, child: agent ? cpuMs(agent.child) : 0 };
-    const sender = startPeer([process.execPath, PEER, 'send-paced', veth.nsAddress, port, STREAM_BYTES, STREAM_RATE, START_DELAY_MS]);
+    const sender = peer('send-paced', veth.nsAddress, port, STREAM_BYTES, STREAM_RATE, START_DELAY_MS);
     const trafficBefore = cpuMs(sender.proc.pid!) + cpuMs(sink.proc.pid!);
     await sender.next('sent', 120_000);
     await delivered(sink, STREAM_BYTES);
@@ -136,7 +133,7 @@ async function streamRound(veth: Veth, variant: Variant): Promise<RoundSample> {
       wireBytes: wireTx(veth) - before.wire,
     };
     if (agent) sample.counted = await transmitted(agent, sender.proc.pid!);
-    await Promise.all([kill(sender.proc), kill(sink.proc)]);
+    await Promise.all([sender.kill(), sink.kill()]);
     return sample;
   } finally {
     await agent?.stop();
@@ -153,7 +150,7 @@ interface BurstResult {
   kernel: number[];
 }
 
-async function undercount(veth: Veth): Promise<BurstResult[]> {
+async function undercount(veth: TestNamespace): Promise<BurstResult[]> {
   const agent = await startAgent('nethogs', veth);
   const fullRate = 1e12; // send-paced never waits: every write is due at once
   const kinds: Array<{ label: string; args: (port: number) => Array<string | number> }> = [
@@ -166,11 +163,11 @@ async function undercount(veth: Veth): Promise<BurstResult[]> {
   try {
     for (let i = 0; i < BURSTS; i++) {
       for (const [k, kind] of kinds.entries()) {
-        const sink = startPeer(['ip', 'netns', 'exec', veth.ns, process.execPath, PEER, 'sink', veth.nsAddress]);
-        const port = await sink.next('port');
+        const sink = veth.peer('sink', veth.nsAddress);
+        const { port } = await sink.next('port');
         const wire0 = wireTx(veth);
         const kernel0 = await transmitted(agent, 0);
-        const sender = startPeer([process.execPath, PEER, ...kind.args(port)]);
+        const sender = peer(...kind.args(port));
         await sender.next('sent', 120_000);
         await delivered(sink, BURST_BYTES);
         await sleep(2500);
@@ -179,7 +176,7 @@ async function undercount(veth: Veth): Promise<BurstResult[]> {
         results[k]!.kernel.push((await transmitted(agent, 0)) - kernel0);
         const r = results[k]!;
         console.log(`${kind.label}: nethogs ${r.counted.at(-1)} B to the sender, ${r.kernel.at(-1)} B to [kernel]; device ${r.wire.at(-1)} B; payload ${BURST_BYTES} B`);
-        await Promise.all([kill(sender.proc), kill(sink.proc)]);
+        await Promise.all([sender.kill(), sink.kill()]);
       }
     }
   } finally {
@@ -233,40 +230,7 @@ function summaryLines(samples: Record<Variant, RoundSample[]>, bursts: readonly 
 // ---------------------------------------------------------------------------------------------
 // Processes and the host
 
-function createVeth(): Veth {
-  const id = process.pid % 10000;
-  const ns = `netproc-bench-nh-${process.pid}`;
-  const hostIf = `npbnh${id}h`;
-  const nsIf = `npbnh${id}n`;
-  const hostAddress = '10.213.240.1';
-  const nsAddress = '10.213.240.2';
-  const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'pipe' });
-  const remove = (): void => {
-    for (const args of [['link', 'del', hostIf], ['netns', 'del', ns]]) {
-      try {
-        ip(...args);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  remove();
-  try {
-    ip('netns', 'add', ns);
-    ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
-    ip('link', 'set', nsIf, 'netns', ns);
-    ip('addr', 'add', `${hostAddress}/30`, 'dev', hostIf);
-    ip('link', 'set', hostIf, 'up');
-    ip('-n', ns, 'addr', 'add', `${nsAddress}/30`, 'dev', nsIf);
-    ip('-n', ns, 'link', 'set', nsIf, 'up');
-  } catch (err) {
-    remove();
-    throw err;
-  }
-  return { ns, hostIf, hostAddress, nsAddress, remove };
-}
-
-async function startAgent(source: Exclude<Variant, 'none'>, veth: Veth): Promise<Agent> {
+async function startAgent(source: Exclude<Variant, 'none'>, veth: TestNamespace): Promise<Agent> {
   const proc = spawn(
     process.execPath,
     [CLI, 'run', '--sources', source, '--interval', '1s', '--prometheus-host', '127.0.0.1', '--prometheus-port', '0', '--no-otlp'],
@@ -313,46 +277,10 @@ async function transmitted(agent: Agent, pid: number): Promise<number> {
   return sum;
 }
 
-interface Peer {
-  proc: ChildProcess;
-  /** The next JSON line holding `key` (see test/helpers/peer.mjs); resolves with its value. */
-  next(key: string, timeoutMs?: number): Promise<number>;
-}
-
-function startPeer(command: ReadonlyArray<string | number>): Peer {
-  const [file, ...args] = command.map(String);
-  const proc = spawn(file!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  live.add(proc);
-  const lines: Array<Record<string, number>> = [];
-  const waiters: Array<() => void> = [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    try {
-      lines.push(JSON.parse(line) as Record<string, number>);
-    } catch {
-      return;
-    }
-    waiters.splice(0).forEach((w) => w());
-  });
-  return {
-    proc,
-    next: (key, timeoutMs = 30_000) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "${key}" from ${command.join(' ')}`)), timeoutMs);
-        const check = (): void => {
-          const i = lines.findIndex((l) => key in l);
-          if (i < 0) return void waiters.push(check);
-          clearTimeout(timer);
-          resolve(lines.splice(i, 1)[0]![key]!);
-        };
-        check();
-      }),
-  };
-}
-
-async function delivered(sink: Peer, bytes: number): Promise<void> {
+async function delivered(sink: Child, bytes: number): Promise<void> {
   for (;;) {
     sink.proc.kill('SIGUSR2');
-    if ((await sink.next('received')) >= bytes) return;
+    if ((await sink.next('received')).received >= bytes) return;
     await sleep(100);
   }
 }
@@ -377,17 +305,8 @@ function cpuMs(pid: number): number {
   return (Number(fields[14 - 3]) + Number(fields[15 - 3])) * TICK_MS;
 }
 
-function wireTx(veth: Veth): number {
+function wireTx(veth: TestNamespace): number {
   return Number(readFileSync(`/sys/class/net/${veth.hostIf}/statistics/tx_bytes`, 'utf8'));
-}
-
-function has(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: () => string): Promise<T> {
@@ -406,12 +325,4 @@ async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, 
 
 function sleep(msToWait: number): Promise<void> {
   return new Promise((r) => setTimeout(r, msToWait));
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name}: must be a whole number above 0, got ${JSON.stringify(text)}`);
-  return value;
 }

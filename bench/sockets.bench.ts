@@ -6,6 +6,7 @@ import { loadavg } from 'node:os';
 import { startAgentProcess, type AgentProcess, type CycleReply } from './support/agent-process.js';
 import { CHILD_CPU_RESOLUTION_MS, childCpuMs } from './support/cpu.mjs';
 import { ssSourceModule } from './support/dist.js';
+import { positiveInt } from './support/env.js';
 import { startHolder, type Holder } from './support/holder.js';
 import { countLines, runSs } from './support/raw-ss.js';
 import type { BenchReport } from './support/report.js';
@@ -238,12 +239,4 @@ function compactArgs(args: readonly string[]): string {
 
 function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(0);
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name}: must be a whole number above 0, got ${JSON.stringify(text)}`);
-  return value;
 }

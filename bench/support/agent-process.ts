@@ -1,6 +1,7 @@
 // The bench's handle on an agent-worker.mjs process: one collection cycle per request.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './stop.js';
 
 const WORKER = fileURLToPath(new URL('./agent-worker.mjs', import.meta.url));
 const STOP_TIMEOUT_MS = 5_000;
@@ -60,13 +61,7 @@ export async function startAgentProcess(source: string, helperPid: number, flags
     source,
     cycle: () => ask(proc, { kind: 'cycle' }) as Promise<CycleReply>,
     parseTiming: (reps) => ask(proc, { kind: 'parse-timing', reps }) as Promise<ParseTiming>,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopChild(proc, exited, STOP_TIMEOUT_MS),
   };
   try {
     await nextReply(proc);

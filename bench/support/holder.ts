@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './stop.js';
 
 const SCRIPT = fileURLToPath(new URL('../hold-sockets.mjs', import.meta.url));
 /** Descriptors the helper needs besides its sockets: stdio, libuv, V8. */
@@ -24,13 +25,7 @@ export async function startHolder(pairs: number): Promise<Holder> {
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => proc.once('close', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = (): Promise<void> => stopChild(proc, exited, STOP_TIMEOUT_MS);
   try {
     const ready = await readyLine(proc, () => stderr);
     return { pid: ready.pid, port: ready.port, established: ready.established, stop };

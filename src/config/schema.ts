@@ -7,13 +7,17 @@ import { DEFAULT_SOURCES, SOURCE_NAMES } from '../sources/registry.js';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const OUTPUT_FORMATS = ['table', 'json'] as const;
 
+/** `a, b,,c` from an env var or flag -> ['a', 'b', 'c']. */
+function commaList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
 convict.addFormat({
   name: 'source-list',
-  coerce: (value: string) =>
-    value
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== ''),
+  coerce: commaList,
   validate(value: unknown) {
     if (!Array.isArray(value) || value.length === 0) {
       throw new Error(`must be a non-empty list of sources from: ${SOURCE_NAMES.join(', ')}`);
@@ -85,11 +89,7 @@ convict.addFormat({
 
 convict.addFormat({
   name: 'device-list',
-  coerce: (value: string) =>
-    value
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== ''),
+  coerce: commaList,
   validate(value: unknown) {
     // Linux device names (dev_valid_name): 1 to 15 characters, no '/', ':' or white space; a
     // leading '-' is refused too, so that no name can pass for an option of the tool.

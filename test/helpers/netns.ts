@@ -5,6 +5,8 @@ import { PEER, start, type Child } from './processes.js';
 
 export interface TestNamespace {
   name: string;
+  /** The root-namespace end of the veth pair. */
+  hostIf: string;
   /** Address of the root-namespace end. */
   hostAddress: string;
   /** Address inside the namespace. */
@@ -51,6 +53,7 @@ export function createNamespace(slot: number): TestNamespace {
   }
   return {
     name,
+    hostIf,
     hostAddress,
     nsAddress,
     // `ip netns exec` execs the program, so the child's PID is the peer's own PID.

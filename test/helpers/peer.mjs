@@ -21,6 +21,18 @@ const say = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 const family = (host) => (host.includes(':') ? 'udp6' : 'udp4');
 const keepAlive = () => setInterval(() => {}, 1 << 30);
 
+/** SIGUSR2: print {received} so far; SIGUSR1: close `s` gracefully, then print {closed}. Keeps the process alive. */
+function answerSignals(s) {
+  let received = 0;
+  s.on('data', (d) => (received += d.length));
+  process.on('SIGUSR2', () => say({ received }));
+  process.on('SIGUSR1', () => {
+    s.once('close', () => say({ closed: received }));
+    s.end();
+  });
+  keepAlive();
+}
+
 function chunked(socket, total, done) {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   let left = total;
@@ -49,14 +61,7 @@ if (mode === 'sink') {
 } else if (mode === 'send') {
   const [host, port, bytes] = args;
   const s = net.connect(Number(port), host, () => chunked(s, Number(bytes), () => say({ sent: Number(bytes) })));
-  let received = 0;
-  s.on('data', (d) => (received += d.length));
-  process.on('SIGUSR2', () => say({ received }));
-  process.on('SIGUSR1', () => {
-    s.once('close', () => say({ closed: received }));
-    s.end();
-  });
-  keepAlive();
+  answerSignals(s);
 } else if (mode === 'hold') {
   const [host, port, count] = args;
   const sockets = [];
@@ -134,7 +139,6 @@ if (mode === 'sink') {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   const tickMs = Math.max(4, Math.floor(chunk.length / perMs));
   let written = 0;
-  let received = 0;
   const s = net.connect(Number(port), host, () => setTimeout(() => {
     const began = Date.now();
     // Write what the rate allows so far, one 64 KiB chunk per tick at most rates: few, large
@@ -154,13 +158,7 @@ if (mode === 'sink') {
     if (total === 0) say({ sent: 0 });
     else tick();
   }, Number(delay)));
-  s.on('data', (d) => (received += d.length));
-  process.on('SIGUSR2', () => say({ received }));
-  process.on('SIGUSR1', () => {
-    s.once('close', () => say({ closed: received }));
-    s.end();
-  });
-  keepAlive();
+  answerSignals(s);
 } else {
   process.stderr.write(`unknown mode ${mode}\n`);
   process.exit(2);

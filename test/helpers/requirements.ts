@@ -1,6 +1,6 @@
 // Under CI=true a missing tool or privilege fails the file; elsewhere the file is skipped, loudly.
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'bpftrace' | 'tracefs' | 'nethogs' | 'tmux' | 'kubectl' | 'systemd-analyze' | 'cgroup-v1-pids';
 
@@ -8,12 +8,21 @@ function has(need: Need): boolean {
   if (need === 'root') return process.getuid?.() === 0;
   if (need === 'cgroup-v1-pids') return existsSync('/sys/fs/cgroup/pids/cgroup.procs');
   if (need === 'tracefs') return existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events');
-  try {
-    execFileSync('sh', ['-c', `command -v ${need}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+  return onPath(need);
+}
+
+/** Whether an executable file named `tool` is in a directory of PATH, as `command -v` finds it. */
+export function onPath(tool: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => {
+    if (dir === '') return false;
+    try {
+      const path = join(dir, tool);
+      accessSync(path, constants.X_OK);
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Returns true when the file must be skipped; throws under CI when something is missing. */
