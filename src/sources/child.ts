@@ -13,8 +13,8 @@ export interface ChildSpec {
   file: string;
   args: readonly string[];
   env?: Record<string, string>;
-  /** Wrap in `setpriv --pdeathsig SIGKILL` so the child cannot outlive the agent. */
-  pdeathsig: string | undefined;
+  /** Wrap in `setpriv --pdeathsig SIGKILL` so the child cannot outlive the agent (see hasSetpriv). */
+  pdeathsig: boolean;
   onLine(line: string): void;
   onStderr?(line: string): void;
 }
@@ -27,10 +27,6 @@ export class SupervisedChild {
 
   constructor(private readonly spec: ChildSpec) {}
 
-  get pid(): number | undefined {
-    return this.process?.pid;
-  }
-
   /** Why the child is not running, or undefined while it runs. */
   get failure(): string | undefined {
     if (!this.process) return 'not started';
@@ -40,10 +36,8 @@ export class SupervisedChild {
   start(): void {
     const { spec } = this;
     const [file, args] = spec.pdeathsig
-      ? [spec.pdeathsig, ['--pdeathsig', 'SIGKILL', '--', spec.file, ...spec.args]]
+      ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', spec.file, ...spec.args]]
       : [spec.file, [...spec.args]];
-    this.exitReason = undefined;
-    this.stderr.length = 0;
     const child = execa(file, args, {
       buffer: false,
       stdin: 'ignore',
@@ -67,6 +61,31 @@ export class SupervisedChild {
     });
   }
 
+  /**
+   * Starts the child and resolves once `ready` does. Rejects, with the child stopped, when the
+   * child exits first (with why) or `ready` takes longer than timeoutMs.
+   */
+  async startUntil(ready: Promise<void>, timeoutMs: number, messages: { exited: string; timedOut: string }): Promise<void> {
+    this.start();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        ready,
+        this.exited().then(() => {
+          throw new Error(this.failure ?? messages.exited);
+        }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(messages.timedOut)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Resolves when the child has exited (immediately if it never started). */
   async exited(): Promise<void> {
     await this.exit;
@@ -81,18 +100,19 @@ export class SupervisedChild {
     await this.exit;
     clearTimeout(timer);
   }
-
-  recentStderr(): readonly string[] {
-    return this.stderr;
-  }
 }
 
-/** Whether setpriv (util-linux) is here to set the child's parent-death signal. */
-export async function hasSetpriv(io: HostIO): Promise<boolean> {
-  try {
-    await io.run('setpriv', ['--version'], { timeoutMs: 5000 });
-    return true;
-  } catch {
-    return false;
+const setprivPresence = new WeakMap<HostIO, Promise<boolean>>();
+
+/** Whether setpriv (util-linux) is here to set the child's parent-death signal; asked once per host. */
+export function hasSetpriv(io: HostIO): Promise<boolean> {
+  let present = setprivPresence.get(io);
+  if (!present) {
+    present = io.run('setpriv', ['--version'], { timeoutMs: 5000 }).then(
+      () => true,
+      () => false,
+    );
+    setprivPresence.set(io, present);
   }
+  return present;
 }

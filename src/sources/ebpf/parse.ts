@@ -3,6 +3,8 @@
 // facts that choice rests on (read through HostIO only), and the bpftrace command line.
 import { fileURLToPath } from 'node:url';
 import type { Transport } from '../../semconv.js';
+import { mergeIncrements } from '../increments.js';
+import { boundMessage, sanitizeComm } from '../text.js';
 import type { HostIO, Increment, Problem } from '../types.js';
 
 export type ProgramVariant = 'tracepoint' | 'kprobe';
@@ -21,8 +23,6 @@ export type BpftraceLine =
   /** Nothing to act on. `garbled`: a JSON line that could not be read (truncated, damaged). */
   | { kind: 'skip'; garbled: boolean };
 
-/** Process names are data: at most this many characters, control characters replaced. */
-export const MAX_COMM_LENGTH = 64;
 /** Longest error message kept from bpftrace's stderr. */
 const MAX_MESSAGE_LENGTH = 500;
 
@@ -104,7 +104,7 @@ function parseHelperError(value: Record<string, unknown>): BpftraceLine {
   const helper = typeof value.helper === 'string' ? value.helper : 'helper';
   const where = typeof value.line === 'number' ? ` at line ${value.line}` : '';
   const code = typeof value.retcode === 'number' ? ` (${value.retcode})` : '';
-  return { kind: 'error', severity: 'warning', message: bound(`bpftrace: ${helper} failed${code}${where}`) };
+  return { kind: 'error', severity: 'warning', message: boundMessage(`bpftrace: ${helper} failed${code}${where}`, MAX_MESSAGE_LENGTH) };
 }
 
 /** Text lines come from stderr (and text mode): ERROR:/WARNING: messages, "Lost N events". */
@@ -114,7 +114,7 @@ function parseText(text: string): BpftraceLine {
   // "ERROR: msg", or with a location: "netproc.bt:12:3-14: WARNING: msg".
   const tagged = /^(?:\S+:\d+:\d+(?:-\d+)?: )?(ERROR|WARNING): /.exec(text);
   if (!tagged) return SKIP; // the source excerpt and ~~~ underline after a message, banners
-  const message = bound(text);
+  const message = boundMessage(text, MAX_MESSAGE_LENGTH);
   // bpftrace tries to raise RLIMIT_MEMLOCK and says ERROR when it may not; since Linux 5.11 BPF
   // memory is charged to the cgroup instead and the limit no longer matters.
   const warning = tagged[1] === 'WARNING' || text.includes('RLIMIT_MEMLOCK');
@@ -214,19 +214,6 @@ export function decodeBpftraceString(text: string): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
-/**
- * A process name fit for a label: control characters (C0, DEL, C1) become '?', lone surrogates
- * U+FFFD, at most MAX_COMM_LENGTH characters; undefined when nothing is left.
- */
-export function sanitizeComm(raw: string): string | undefined {
-  const clean = raw
-    .replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
-    .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
-  const chars = Array.from(clean);
-  const bounded = chars.length > MAX_COMM_LENGTH ? chars.slice(0, MAX_COMM_LENGTH).join('') : clean;
-  return bounded === '' ? undefined : bounded;
-}
-
 /** What the assembler hands on: one event per interval, plus the rare out-of-band messages. */
 export type IntervalEvent =
   | { kind: 'ready'; variant?: ProgramVariant }
@@ -309,25 +296,6 @@ export class IntervalAssembler {
   }
 }
 
-/** Sums two lists of increments per (pid, transport); a name from either side is kept. */
-export function mergeIncrements(a: readonly Increment[], b: readonly Increment[]): Increment[] {
-  const byId = new Map<string, Increment>();
-  for (const inc of [...a, ...b]) {
-    const id = `${inc.pid}/${inc.transport}`;
-    const seen = byId.get(id);
-    if (!seen) {
-      byId.set(id, { ...inc });
-      continue;
-    }
-    seen.rxBytes += inc.rxBytes;
-    seen.txBytes += inc.txBytes;
-    seen.rxPackets += inc.rxPackets;
-    seen.txPackets += inc.txPackets;
-    if (inc.comm !== undefined) seen.comm = inc.comm;
-  }
-  return [...byId.values()];
-}
-
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -344,10 +312,6 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-function bound(message: string): string {
-  const clean = message.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-  return clean.length > MAX_MESSAGE_LENGTH ? `${clean.slice(0, MAX_MESSAGE_LENGTH)}…` : clean;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Which program, and how to run it.

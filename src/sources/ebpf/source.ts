@@ -5,12 +5,12 @@ import { parseDuration } from '../../config/duration.js';
 import { hasCap, missingCaps } from '../../host/capabilities.js';
 import { hasSetpriv, SupervisedChild } from '../child.js';
 import type { SourceContext } from '../context.js';
+import { mergeIncrements } from '../increments.js';
 import type { Collection, Increment, Problem, ProbeResult, Source } from '../types.js';
 import {
   IntervalAssembler,
   bpftraceCommand,
   chooseProgram,
-  mergeIncrements,
   programPath,
   readKernelFacts,
   type KernelFacts,
@@ -135,30 +135,14 @@ export function createEbpfSource(ctx: SourceContext): Source {
         // it loses BTF altogether ("Unknown struct/union"). Pointing it at vmlinux's BTF, which
         // holds every type the programs read, keeps it working with CAP_BPF + CAP_PERFMON only.
         env: { ...command.env, BPFTRACE_BTF: VMLINUX_BTF },
-        pdeathsig: (await hasSetpriv(io)) ? 'setpriv' : undefined,
+        pdeathsig: await hasSetpriv(io),
         onLine: feed,
         onStderr: feed,
       });
-      child.start();
-      const started = child;
-      const timeoutMs = parseDuration(settings.startTimeout) ?? 60_000;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          ready,
-          started.exited().then(() => {
-            throw new Error(started.failure ?? 'bpftrace exited before its probes attached');
-          }),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`bpftrace did not attach its probes within ${settings.startTimeout}`)), timeoutMs);
-          }),
-        ]);
-      } catch (err) {
-        await started.stop();
-        throw err;
-      } finally {
-        clearTimeout(timer);
-      }
+      await child.startUntil(ready, parseDuration(settings.startTimeout) ?? 60_000, {
+        exited: 'bpftrace exited before its probes attached',
+        timedOut: `bpftrace did not attach its probes within ${settings.startTimeout}`,
+      });
     },
 
     async collect(): Promise<Collection> {

@@ -16,13 +16,12 @@
 // 6,016,490 and a total is known to within 5 parts in a million. Totals only grow, and the
 // rounding is monotonic, so differences of successive totals never go negative and add up to
 // the last total: the rounding error never accumulates.
+import { boundMessage, sanitizeComm } from '../text.js';
 import type { Increment } from '../types.js';
 import type { Transport } from '../../semconv.js';
 
 /** The -v view mode whose trace output is cumulative bytes (0 is KB/s, 1 total KB, 3 total MB). */
 export const VIEW_MODE_TOTAL_BYTES = 2;
-/** Program names are data: at most this many characters, control characters replaced. */
-export const MAX_PROGRAM_LENGTH = 64;
 /** PID_MAX_LIMIT (include/linux/threads.h): no pid is larger. */
 const PID_MAX = 4_194_304;
 const UID_MAX = 0xffff_ffff;
@@ -88,28 +87,28 @@ export function parseNethogsLine(line: string): NethogsLine {
   const text = line.endsWith('\r') ? line.slice(0, -1) : line;
   if (text.trim() === '') return { kind: 'blank' };
   if (text === 'Refreshing:') return { kind: 'refresh' };
-  if (text.startsWith('Unknown connection: ')) return { kind: 'unknown-connection', connection: bound(text.slice(20), 200) };
+  if (text.startsWith('Unknown connection: ')) return { kind: 'unknown-connection', connection: boundMessage(text.slice(20), 200) };
   if (text.includes('\t')) return parseProcessLine(text);
   if (INFO.some((re) => re.test(text))) return { kind: 'info' };
-  for (const [re, messageKind] of MESSAGES) if (re.test(text)) return { kind: 'message', messageKind, message: bound(text, MAX_MESSAGE_LENGTH) };
+  for (const [re, messageKind] of MESSAGES) if (re.test(text)) return { kind: 'message', messageKind, message: boundMessage(text, MAX_MESSAGE_LENGTH) };
   // On stdout, a process line cut short (no tab left) or damaged; on stderr, some other message.
-  return { kind: 'garbled', text: bound(text, MAX_MESSAGE_LENGTH) };
+  return { kind: 'garbled', text: boundMessage(text, MAX_MESSAGE_LENGTH) };
 }
 
 /** `PROGRAM/PID/UID<TAB>SENT<TAB>RECEIVED`, read from the right: PROGRAM may hold '/', ' ' and tabs. */
 function parseProcessLine(text: string): NethogsLine {
   const fields = text.split('\t');
-  const garbled: NethogsLine = { kind: 'garbled', text: bound(text, MAX_MESSAGE_LENGTH) };
-  if (fields.length < 3) return garbled;
+  const garbled = (): NethogsLine => ({ kind: 'garbled', text: boundMessage(text, MAX_MESSAGE_LENGTH) });
+  if (fields.length < 3) return garbled();
   const received = readBytes(fields.pop()!);
   const sent = readBytes(fields.pop()!);
   const head = /^([\s\S]*)\/(\d{1,10})\/(\d{1,10})$/.exec(fields.join('\t'));
-  if (sent === undefined || received === undefined || !head) return garbled;
+  if (sent === undefined || received === undefined || !head) return garbled();
   const pid = Number(head[2]);
   const uid = Number(head[3]);
-  if (pid > PID_MAX || uid > UID_MAX) return garbled;
+  if (pid > PID_MAX || uid > UID_MAX) return garbled();
   const raw = head[1]!;
-  return { kind: 'process', pid, uid, program: boundProgram(raw) ?? '', name: pid > 0 ? boundProgram(baseName(raw)) : undefined, sent, received };
+  return { kind: 'process', pid, uid, program: sanitizeComm(raw) ?? '', name: pid > 0 ? sanitizeComm(baseName(raw)) : undefined, sent, received };
 }
 
 function readBytes(field: string): number | undefined {
@@ -126,18 +125,6 @@ function baseName(program: string): string {
   return program.startsWith('/') ? program.slice(program.lastIndexOf('/') + 1) : program;
 }
 
-/** Control characters (C0, DEL, C1) become '?', at most MAX_PROGRAM_LENGTH characters; undefined when empty. */
-export function boundProgram(raw: string): string | undefined {
-  const clean = raw.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-  const chars = Array.from(clean);
-  const bounded = chars.length > MAX_PROGRAM_LENGTH ? chars.slice(0, MAX_PROGRAM_LENGTH).join('') : clean;
-  return bounded === '' ? undefined : bounded;
-}
-
-function bound(text: string, max: number): string {
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Refresh blocks.
@@ -298,20 +285,3 @@ function toIncrement(line: ProcessLine, txBytes: number, rxBytes: number): Incre
   return increment;
 }
 
-/** Sums two lists of increments per (pid, transport); the later name wins. */
-export function addIncrements(a: readonly Increment[], b: readonly Increment[]): Increment[] {
-  if (a.length === 0) return [...b];
-  const byKey = new Map<string, Increment>(a.map((inc) => [`${inc.pid}/${inc.transport}`, { ...inc }]));
-  for (const inc of b) {
-    const key = `${inc.pid}/${inc.transport}`;
-    const seen = byKey.get(key);
-    if (!seen) {
-      byKey.set(key, { ...inc });
-      continue;
-    }
-    seen.rxBytes += inc.rxBytes;
-    seen.txBytes += inc.txBytes;
-    if (inc.comm !== undefined) seen.comm = inc.comm;
-  }
-  return [...byKey.values()];
-}

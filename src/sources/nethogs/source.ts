@@ -6,12 +6,12 @@ import { parseDuration } from '../../config/duration.js';
 import { CAP, hasCap, type CapName } from '../../host/capabilities.js';
 import { hasSetpriv, SupervisedChild } from '../child.js';
 import type { SourceContext } from '../context.js';
+import { mergeIncrements } from '../increments.js';
 import type { Collection, HostIO, Increment, Problem, ProbeResult, Source } from '../types.js';
 import {
   CumulativeTracker,
   RefreshAssembler,
   VIEW_MODE_TOTAL_BYTES,
-  addIncrements,
   parseNethogsLine,
   type RefreshEvent,
 } from './parse.js';
@@ -61,8 +61,6 @@ export function createNethogsSource(ctx: SourceContext): Source {
   let restarting: Promise<void> | undefined;
   let pending: Increment[] = [];
   let errors: Record<string, number> = {};
-  /** Looked up once: a restart should not wait for another process. */
-  let pdeathsig: Promise<string | undefined> | undefined;
 
   const count = (kind: string, n = 1): void => {
     errors[kind] = (errors[kind] ?? 0) + n;
@@ -72,7 +70,7 @@ export function createNethogsSource(ctx: SourceContext): Source {
     for (const event of events) {
       if (event.kind === 'ready') onReady();
       else if (event.kind === 'block') {
-        pending = addIncrements(pending, generation.tracker.apply(event.lines, event.clean));
+        pending = mergeIncrements(pending, generation.tracker.apply(event.lines, event.clean));
         restartWhenDue(generation);
       } else if (event.kind === 'skipped') count('parse');
       else count(event.messageKind);
@@ -93,30 +91,16 @@ export function createNethogsSource(ctx: SourceContext): Source {
     const started = new SupervisedChild({
       file: settings.path,
       args: nethogsArgs(settings, refresh),
-      pdeathsig: await (pdeathsig ??= hasSetpriv(io).then((has) => (has ? 'setpriv' : undefined))),
+      pdeathsig: await hasSetpriv(io),
       onLine: (line) => apply(generation, generation.assembler.line(line), onReady),
       onStderr,
     });
     child = started;
-    started.start();
     const timeoutMs = START_GRACE_MS + 2 * refresh * 1000;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        ready,
-        started.exited().then(() => {
-          throw new Error(started.failure ?? 'nethogs exited before its first refresh');
-        }),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`nethogs printed no refresh within ${timeoutMs / 1000}s`)), timeoutMs);
-        }),
-      ]);
-    } catch (err) {
-      await started.stop();
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
+    await started.startUntil(ready, timeoutMs, {
+      exited: 'nethogs exited before its first refresh',
+      timedOut: `nethogs printed no refresh within ${timeoutMs / 1000}s`,
+    });
     startedAtMs = io.now();
   };
 

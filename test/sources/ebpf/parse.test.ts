@@ -9,14 +9,13 @@ import {
   chooseProgram,
   IntervalAssembler,
   KPROBE_FUNCTIONS,
-  MAX_COMM_LENGTH,
   parseBpftraceLine,
   programPath,
   readKernelFacts,
-  sanitizeComm,
   type IntervalEvent,
   type KernelFacts,
 } from '../../../src/sources/ebpf/parse.js';
+import { MAX_COMM_LENGTH, sanitizeComm } from '../../../src/sources/text.js';
 import type { HostIO, Increment } from '../../../src/sources/types.js';
 
 interface Ends {

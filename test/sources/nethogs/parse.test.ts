@@ -6,14 +6,14 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   CumulativeTracker,
-  MAX_PROGRAM_LENGTH,
   RefreshAssembler,
-  addIncrements,
   parseNethogsLine,
   type ProcessLine,
   type RefreshEvent,
 } from '../../../src/sources/nethogs/parse.js';
 import { chooseDevices, nethogsArgs, refreshSeconds } from '../../../src/sources/nethogs/source.js';
+import { mergeIncrements } from '../../../src/sources/increments.js';
+import { MAX_COMM_LENGTH } from '../../../src/sources/text.js';
 import type { Increment } from '../../../src/sources/types.js';
 
 interface Manifest {
@@ -45,7 +45,7 @@ function run(text: string): { events: RefreshEvent[]; assembler: RefreshAssemble
   for (const event of events) {
     if (event.kind !== 'block') continue;
     blocks.push(event.lines);
-    increments = addIncrements(increments, tracker.apply(event.lines, event.clean));
+    increments = mergeIncrements(increments, tracker.apply(event.lines, event.clean));
   }
   return { events, assembler, increments, blocks };
 }
@@ -79,11 +79,11 @@ describe('capture.txt: real output while known traffic ran', () => {
     expect(lineOf(sink.pid)).toMatchObject({ program: '/opt/np tools/np?sink', name: 'np?sink', uid: 0 });
   });
 
-  it(`bounds a long argv[0] to ${MAX_PROGRAM_LENGTH} characters`, () => {
-    expect(shortLived.argv0!.length).toBeGreaterThan(MAX_PROGRAM_LENGTH);
+  it(`bounds a long argv[0] to ${MAX_COMM_LENGTH} characters`, () => {
+    expect(shortLived.argv0!.length).toBeGreaterThan(MAX_COMM_LENGTH);
     const line = lineOf(shortLived.pid)!;
-    expect(line.program).toBe(shortLived.argv0!.slice(0, MAX_PROGRAM_LENGTH));
-    expect(find(increments, shortLived.pid)!.comm).toBe(shortLived.argv0!.slice(0, MAX_PROGRAM_LENGTH));
+    expect(line.program).toBe(shortLived.argv0!.slice(0, MAX_COMM_LENGTH));
+    expect(find(increments, shortLived.pid)!.comm).toBe(shortLived.argv0!.slice(0, MAX_COMM_LENGTH));
   });
 
   it('the increments of all blocks add up to the totals of the last complete block, per process', () => {

@@ -1,0 +1,23 @@
+// Process names and messages that tools print are data: made safe for a label or a log line.
+
+/** Process names: at most this many characters. */
+export const MAX_COMM_LENGTH = 64;
+
+/**
+ * A process name fit for a label: control characters (C0, DEL, C1) become '?', lone surrogates
+ * U+FFFD, at most MAX_COMM_LENGTH characters; undefined when nothing is left.
+ */
+export function sanitizeComm(raw: string): string | undefined {
+  const clean = raw
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
+    .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+  const chars = Array.from(clean);
+  const bounded = chars.length > MAX_COMM_LENGTH ? chars.slice(0, MAX_COMM_LENGTH).join('') : clean;
+  return bounded === '' ? undefined : bounded;
+}
+
+/** A message from a tool, for a log line: control characters become '?', cut at `max` with '…'. */
+export function boundMessage(text: string, max: number): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
