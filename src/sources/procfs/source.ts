@@ -49,7 +49,8 @@ interface Scan {
  * - a new process under the same PID: its start time differs, so the table is read whole.
  */
 interface CachedTable {
-  startTicks: number;
+  /** undefined: seen large once, not read whole after its start time yet, so not served. */
+  startTicks: number | undefined;
   /** fd name -> socket inode, 0 for anything else */
   fds: Map<string, number>;
   readWholeAtMs: number;
@@ -61,8 +62,6 @@ export const MIN_CACHED_FDS = 128;
 /** What the source keeps from one cycle to the next. */
 interface ProcfsState {
   tables: Map<number, CachedTable>;
-  /** PIDs whose table was large when last read, not cached yet. */
-  large: Set<number>;
   /** Socket inodes no fd held at the end of the last cycle. */
   unowned: Set<number>;
   /** Socket inodes no fd held even after every table was read whole: they need no search. */
@@ -73,7 +72,7 @@ export function createProcfsSource(ctx: SourceContext): Source {
   const { io } = ctx;
   const root = ctx.config.procRoot;
   const maxAgeMs = parseDuration(ctx.config.procfs.fdCacheMaxAge) ?? 0;
-  const state: ProcfsState = { tables: new Map(), large: new Set(), unowned: new Set(), settled: new Set() };
+  const state: ProcfsState = { tables: new Map(), unowned: new Set(), settled: new Set() };
   return {
     name: 'procfs',
     mode: 'polled',
@@ -121,7 +120,7 @@ async function collect(io: HostIO, root: string, maxAgeMs: number, state: Procfs
     // A socket no fd read holds, two cycles running: perhaps behind an fd number that was reused.
     for (const pid of scan.fromCache) {
       scan.held.delete(pid);
-      await scanProcess(io, root, String(pid), scan, { maxAgeMs, state, whole: true });
+      await readFdTable(io, root, pid, scan, { maxAgeMs, state, whole: true }).catch((err) => scanFailed(err, pid, scan, state));
     }
     owners = ownersOf(scan.held);
     complete = true;
@@ -219,71 +218,79 @@ async function scanProcesses(io: HostIO, root: string, maxAgeMs: number, state: 
     await Promise.all(pids.map((pid) => scanProcess(io, root, pid, scan, options)));
   }
   for (const pid of state.tables.keys()) if (!live.has(pid)) state.tables.delete(pid);
-  for (const pid of state.large) if (!live.has(pid)) state.large.delete(pid);
   return scan;
 }
 
-interface ScanOptions {
+interface TableOptions {
   /** 0: read every link every cycle, keep nothing. */
   maxAgeMs: number;
   state: ProcfsState;
-  /** Collects the PIDs seen, so that the tables of the others can be dropped. */
-  live?: Set<number>;
-  /** Read the table whole, whatever the cache holds. */
+  /** Read the table whole, whatever the cache holds; its start time was read earlier this cycle. */
   whole?: boolean;
 }
 
-/**
- * Reads one process's netns and the socket inodes of its fd table into scan.held, from the cache
- * where it may, and keeps a large table for the next cycle. A table is cached from the second
- * cycle it is seen large: its start time must be read before its links (see CachedTable).
- */
-async function scanProcess(io: HostIO, root: string, pid: string, scan: Scan, options: ScanOptions): Promise<void> {
-  const { maxAgeMs, state } = options;
-  const dir = `${root}/${pid}`;
+/** Reads one process's netns and the socket inodes of its fd table into scan. */
+async function scanProcess(
+  io: HostIO,
+  root: string,
+  pid: string,
+  scan: Scan,
+  options: TableOptions & { live: Set<number> },
+): Promise<void> {
   const owner = Number(pid);
   try {
-    const netns = parseNsInode(await io.readlink(`${dir}/ns/net`));
+    const netns = parseNsInode(await io.readlink(`${root}/${pid}/ns/net`));
     if (netns !== undefined && !scan.namespaces.has(netns)) scan.namespaces.set(netns, pid);
-    options.live?.add(owner);
-    const caching = maxAgeMs > 0;
-    const known = caching && (state.tables.has(owner) || state.large.has(owner));
-    // Before the links: a process that takes this PID after this read has another start time.
-    const startTicks = known ? await readStartTicks(io, dir) : undefined;
-    const now = io.now();
-    let cached = known && !options.whole ? state.tables.get(owner) : undefined;
-    if (cached && (cached.startTicks !== startTicks || now - cached.readWholeAtMs >= maxAgeMs)) cached = undefined;
-    const fdDir = `${dir}/fd`;
-    const { names, targets } = io.readLinks
-      ? await io.readLinks(fdDir, cached && ((name) => cached.fds.has(name)))
-      : await readLinksOneByOne(io, fdDir, cached);
-    const large = caching && names.length >= MIN_CACHED_FDS;
-    const fds = new Map<string, number>();
-    const inodes: number[] = [];
-    for (let i = 0; i < names.length; i++) {
-      const target = targets[i];
-      const inode = target === undefined ? cached!.fds.get(names[i]!)! : (socketInode(target) ?? 0);
-      if (large) fds.set(names[i]!, inode);
-      if (inode !== 0) inodes.push(inode);
-    }
-    scan.held.set(owner, inodes);
-    state.tables.delete(owner);
-    state.large.delete(owner);
-    if (!large) return;
-    if (cached) {
-      scan.fromCache.push(owner);
-      state.tables.set(owner, { ...cached, fds });
-    } else if (startTicks !== undefined) {
-      state.tables.set(owner, { startTicks, fds, readWholeAtMs: now });
-    } else {
-      state.large.add(owner);
-    }
+    options.live.add(owner);
+    await readFdTable(io, root, owner, scan, options);
   } catch (err) {
-    state.tables.delete(owner);
-    state.large.delete(owner);
-    if (isDenied(err)) scan.denied++;
-    else if (!isGone(err)) throw err;
+    scanFailed(err, owner, scan, options.state);
   }
+}
+
+/**
+ * The socket inodes of one fd table into scan.held, from the cache where it may, keeping a large
+ * table for the next cycle. A table is served from the cache from the third cycle it is seen
+ * large: its start time must have been read before its links (see CachedTable).
+ */
+async function readFdTable(io: HostIO, root: string, owner: number, scan: Scan, options: TableOptions): Promise<void> {
+  const { maxAgeMs, state, whole } = options;
+  const dir = `${root}/${owner}`;
+  const kept = maxAgeMs > 0 ? state.tables.get(owner) : undefined;
+  // Before the links: a process that takes this PID after this read has another start time.
+  const startTicks = kept === undefined ? undefined : whole ? kept.startTicks : await readStartTicks(io, dir);
+  const now = io.now();
+  const fresh = kept?.startTicks !== undefined && kept.startTicks === startTicks && now - kept.readWholeAtMs < maxAgeMs;
+  const cached = fresh && !whole ? kept : undefined;
+  const fdDir = `${dir}/fd`;
+  const { names, targets } = io.readLinks
+    ? await io.readLinks(fdDir, cached && ((name) => cached.fds.has(name)))
+    : await readLinksOneByOne(io, fdDir, cached);
+  const large = maxAgeMs > 0 && names.length >= MIN_CACHED_FDS;
+  const fds = new Map<string, number>();
+  const inodes: number[] = [];
+  for (let i = 0; i < names.length; i++) {
+    const target = targets[i];
+    const inode = target === undefined ? cached!.fds.get(names[i]!)! : (socketInode(target) ?? 0);
+    if (large) fds.set(names[i]!, inode);
+    if (inode !== 0) inodes.push(inode);
+  }
+  scan.held.set(owner, inodes);
+  if (!large) {
+    state.tables.delete(owner);
+  } else if (cached) {
+    scan.fromCache.push(owner);
+    state.tables.set(owner, { ...cached, fds });
+  } else {
+    state.tables.set(owner, { startTicks, fds, readWholeAtMs: now });
+  }
+}
+
+/** A process that vanished is silent; one the agent may not inspect is counted. */
+function scanFailed(err: unknown, owner: number, scan: Scan, state: ProcfsState): void {
+  state.tables.delete(owner);
+  if (isDenied(err)) scan.denied++;
+  else if (!isGone(err)) throw err;
 }
 
 async function readStartTicks(io: HostIO, dir: string): Promise<number | undefined> {
