@@ -1,14 +1,12 @@
 // The prepared, immutable result of one collection cycle; exporters only ever read this.
 import type { ConnectionState, Transport } from '../semconv.js';
 
-export interface ProcessAttributes {
-  pid: number;
-  name: string;
-  containerId?: string;
-  podName?: string;
-  namespaceName?: string;
-  containerName?: string;
-}
+/** The attributes a process has only in a container (and on Kubernetes, in a pod). */
+export const OPTIONAL_PROCESS_ATTRIBUTES = ['containerId', 'podName', 'namespaceName', 'containerName'] as const;
+
+export type ProcessAttributes = { pid: number; name: string } & {
+  [K in (typeof OPTIONAL_PROCESS_ATTRIBUTES)[number]]?: string;
+};
 
 export interface TransportTraffic {
   transport: Transport;
@@ -39,3 +37,8 @@ export interface Snapshot {
 }
 
 export const emptySnapshot = (timeMs: number): Snapshot => ({ timeMs, processes: [], trackedProcesses: 0 });
+
+/** Names one process's series across snapshots: its pid and start, so a reused pid is another. */
+export function seriesKey(series: ProcessSeries): string {
+  return `${series.process.pid}/${series.startTimeMs}`;
+}

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { buildCore } from '../agent.js';
 import { parseDuration } from '../config/duration.js';
 import type { AgentConfig } from '../config/schema.js';
-import type { ProcessSeries, Snapshot } from '../aggregation/snapshot.js';
+import { OPTIONAL_PROCESS_ATTRIBUTES, seriesKey, type ProcessSeries, type Snapshot } from '../aggregation/snapshot.js';
 
 interface Row {
   pid: number;
@@ -44,16 +44,16 @@ export async function onceCommand(config: AgentConfig, logger: Logger): Promise<
 
 export function toRows(first: Snapshot, last: Snapshot, seconds: number): Row[] {
   const before = new Map<string, ProcessSeries>();
-  for (const p of first.processes) before.set(`${p.process.pid}/${p.startTimeMs}`, p);
+  for (const p of first.processes) before.set(seriesKey(p), p);
   const rows: Row[] = [];
   for (const p of last.processes) {
-    const earlier = before.get(`${p.process.pid}/${p.startTimeMs}`);
+    const earlier = before.get(seriesKey(p));
     const transports = new Set([...p.traffic.map((t) => t.transport), ...p.connections.map((c) => c.transport)]);
     for (const transport of transports) {
       const t = p.traffic.find((x) => x.transport === transport);
       const e = earlier?.traffic.find((x) => x.transport === transport);
       const row: Row = { pid: p.process.pid, name: p.process.name, transport, connections: {} };
-      for (const key of ['containerId', 'podName', 'namespaceName', 'containerName'] as const) {
+      for (const key of OPTIONAL_PROCESS_ATTRIBUTES) {
         const value = p.process[key];
         if (value !== undefined) row[key] = value;
       }

@@ -2,6 +2,7 @@
 // docs/configuration.md is generated from this (npm run docs:config) and a test keeps them in sync.
 import convict from 'convict';
 import { parseDuration } from './duration.js';
+import { DEFAULT_MAP_KEYS } from '../sources/ebpf/parse.js';
 import { DEFAULT_SOURCES, SOURCE_NAMES } from '../sources/registry.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -250,7 +251,7 @@ export const schema = {
     mapKeys: {
       doc: 'Entries per BPF map, preallocated: must exceed the live TCP sockets doing I/O and 4x the processes active in one interval. Kernel memory grows with it (about 9 MB at 16384, 38 MB at 65536 on 2 CPUs). Overflow is counted as untracked_sockets errors.',
       format: 'count',
-      default: 16384,
+      default: DEFAULT_MAP_KEYS,
       env: 'NETPROC_EBPF_MAP_KEYS',
       arg: 'ebpf-map-keys',
     },

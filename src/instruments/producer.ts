@@ -14,7 +14,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { emptyResource } from '@opentelemetry/resources';
 import { ATTR, INSTRUMENTATION_SCOPE, METRICS, type MetricSpec } from '../semconv.js';
-import type { ProcessAttributes, Snapshot } from '../aggregation/snapshot.js';
+import { OPTIONAL_PROCESS_ATTRIBUTES, type ProcessAttributes, type Snapshot } from '../aggregation/snapshot.js';
 
 export class SnapshotProducer implements MetricProducer {
   constructor(
@@ -74,10 +74,10 @@ export function toMetrics(snapshot: Snapshot): MetricData[] {
 
 function processAttributes(p: ProcessAttributes): Attributes {
   const attributes: Attributes = { [ATTR.pid]: p.pid, [ATTR.executableName]: p.name };
-  if (p.containerId) attributes[ATTR.containerId] = p.containerId;
-  if (p.podName) attributes[ATTR.podName] = p.podName;
-  if (p.namespaceName) attributes[ATTR.namespaceName] = p.namespaceName;
-  if (p.containerName) attributes[ATTR.containerName] = p.containerName;
+  for (const key of OPTIONAL_PROCESS_ATTRIBUTES) {
+    const value = p[key];
+    if (value) attributes[ATTR[key]] = value;
+  }
   return attributes;
 }
 

@@ -3,7 +3,7 @@
 // dies with the agent even when the agent is SIGKILLed (PR_SET_PDEATHSIG through setpriv).
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
-import type { HostIO } from './types.js';
+import type { HostIO, Problem } from './types.js';
 
 /** Stderr lines kept for error messages. */
 const STDERR_LINES = 20;
@@ -17,6 +17,8 @@ export interface ChildSpec {
   pdeathsig: boolean;
   onLine(line: string): void;
   onStderr?(line: string): void;
+  /** Which stderr line says why the child exited: the last it matches (default: /error|fail/i). */
+  isErrorLine?(line: string): boolean;
 }
 
 export class SupervisedChild {
@@ -55,8 +57,8 @@ export class SupervisedChild {
     });
     this.exit = child.then((result) => {
       const how = result.signal ? `signal ${result.signal}` : `code ${result.exitCode}`;
-      // The last error line: bpftrace prints a harmless RLIMIT_MEMLOCK "ERROR" first on every start.
-      const why = [...this.stderr].reverse().find((l) => /error|fail/i.test(l) && !/RLIMIT_MEMLOCK/.test(l)) ?? this.stderr.at(-1);
+      const isError = spec.isErrorLine ?? ((l: string) => /error|fail/i.test(l));
+      const why = [...this.stderr].reverse().find(isError) ?? this.stderr.at(-1);
       this.exitReason = `${spec.file} exited with ${how}${why ? `: ${why}` : ''}`;
     });
   }
@@ -100,6 +102,14 @@ export class SupervisedChild {
     await this.exit;
     clearTimeout(timer);
   }
+}
+
+/** The probe's warning when hasSetpriv is false. */
+export function setprivWarning(tool: string): Problem {
+  return {
+    what: `setpriv is missing: ${tool} may outlive the agent if the agent is SIGKILLed`,
+    fix: 'install util-linux (setpriv), which sets the child\'s parent-death signal',
+  };
 }
 
 const setprivPresence = new WeakMap<HostIO, Promise<boolean>>();

@@ -1,5 +1,5 @@
 // What `top` shows: per process, rates between the last two snapshots and totals, sorted.
-import type { ProcessSeries, Snapshot } from '../../aggregation/snapshot.js';
+import { seriesKey, type ProcessSeries, type Snapshot } from '../../aggregation/snapshot.js';
 
 export const SORT_KEYS = { r: 'received', t: 'transmitted', p: 'packets', c: 'connections' } as const;
 export type SortKey = (typeof SORT_KEYS)[keyof typeof SORT_KEYS];
@@ -35,15 +35,13 @@ function totals(series: ProcessSeries): Totals {
   return t;
 }
 
-const key = (s: ProcessSeries): string => `${s.process.pid}/${s.startTimeMs}`;
-
 /** Rows from two consecutive snapshots `seconds` apart; a process new in `current` has rates from zero. */
 export function topRows(previous: Snapshot | undefined, current: Snapshot, sort: SortKey): TopRow[] {
   const seconds = previous ? Math.max((current.timeMs - previous.timeMs) / 1000, 0.001) : 1;
-  const before = new Map(previous?.processes.map((p) => [key(p), totals(p)]));
+  const before = new Map(previous?.processes.map((p) => [seriesKey(p), totals(p)]));
   const rows = current.processes.map((series): TopRow => {
     const now = totals(series);
-    const then = before.get(key(series));
+    const then = before.get(seriesKey(series));
     const rate = (a: number, b: number | undefined): number => (then === undefined ? 0 : Math.max(0, a - (b ?? 0)) / seconds);
     return {
       pid: series.process.pid,

@@ -477,10 +477,9 @@ function missingFunctions(kallsyms: string, wanted: readonly string[]): string[]
   return wanted.filter((f) => left.has(f));
 }
 
-/** bpftrace's default; too small for a host with thousands of live TCP sockets. */
-export const BPFTRACE_DEFAULT_MAP_KEYS = 4096;
 /**
- * Map size the source should ask for. Every map gets it, preallocated: the socket maps must
+ * Map size the source asks for (ebpf.mapKeys); bpftrace's own default, 4096, is too small for a
+ * host with thousands of live TCP sockets. Every map gets it, preallocated: the socket maps must
  * hold every live TCP socket doing I/O, the two per-CPU accumulators 4 x the (process,
  * transport) pairs active in one interval. Measured on 2 CPUs: 9 MB at 16,384 keys, 38 MB at
  * 65,536; each accumulator entry takes about 112 + 8 x CPUs bytes (26 MB at 16,384 on 64 CPUs).

@@ -3,7 +3,7 @@
 // bpftrace runs as a supervised child streaming one JSON map per interval; see netproc.bt.
 import { parseDuration } from '../../config/duration.js';
 import { hasCap, missingCaps } from '../../host/capabilities.js';
-import { hasSetpriv, SupervisedChild } from '../child.js';
+import { hasSetpriv, setprivWarning, SupervisedChild } from '../child.js';
 import type { SourceContext } from '../context.js';
 import { mergeIncrements } from '../increments.js';
 import type { Collection, Increment, Problem, ProbeResult, Source } from '../types.js';
@@ -33,6 +33,17 @@ export function createEbpfSource(ctx: SourceContext): Source {
   let pending: Increment[] = [];
   let errors: Record<string, number> = {};
   let onReady: (() => void) | undefined;
+  /**
+   * Read once (it may read all of /proc/kallsyms) for the probe and every restart; read again
+   * while tracefs is not mounted, which someone may fix meanwhile.
+   */
+  let facts: KernelFacts | undefined;
+  const kernelFacts = async (): Promise<KernelFacts> => {
+    if (facts) return facts;
+    const read = await readKernelFacts(io);
+    if (read.tracefs !== null) facts = read;
+    return read;
+  };
 
   const count = (kind: string, n = 1): void => {
     errors[kind] = (errors[kind] ?? 0) + n;
@@ -88,7 +99,7 @@ export function createEbpfSource(ctx: SourceContext): Source {
           fix: `grant ${bpfCaps.join(', ')} (Kubernetes: capabilities.add [${bpfCaps.map((c) => c.replace(/^CAP_/, '')).join(', ')}]; systemd: AmbientCapabilities=${bpfCaps.join(' ')}); kernels before 5.8 need CAP_SYS_ADMIN instead`,
         });
       }
-      const facts = await readKernelFacts(io);
+      const facts = await kernelFacts();
       if (facts.tracefs === null) {
         if (settings.mountTracefs && hasCap(privileges, 'CAP_SYS_ADMIN')) {
           result.details.push(`tracefs is not mounted; the agent will mount it at ${TRACEFS_MOUNT_POINT} when it starts`);
@@ -102,12 +113,7 @@ export function createEbpfSource(ctx: SourceContext): Source {
       const choice = await choose({ ...facts, tracefs: facts.tracefs ?? TRACEFS_MOUNT_POINT });
       if (choice.variant) result.details.push(`program: ${choice.variant} (${choice.reason})`);
       else problem(choice.problem);
-      if (!(await hasSetpriv(io))) {
-        result.warnings.push({
-          what: 'setpriv is missing: bpftrace may outlive the agent if the agent is SIGKILLed',
-          fix: 'install util-linux (setpriv), which sets the child\'s parent-death signal',
-        });
-      }
+      if (!(await hasSetpriv(io))) result.warnings.push(setprivWarning('bpftrace'));
       for (const w of missingCaps(privileges, ['CAP_SYS_PTRACE', 'CAP_DAC_READ_SEARCH'])) {
         result.warnings.push({ what: `missing ${w}: other users' processes are named by comm, not by their executable`, fix: `grant ${w}` });
       }
@@ -116,12 +122,12 @@ export function createEbpfSource(ctx: SourceContext): Source {
 
     async start(): Promise<void> {
       await child?.stop();
-      let facts = await readKernelFacts(io);
-      if (facts.tracefs === null && settings.mountTracefs && hasCap(privileges, 'CAP_SYS_ADMIN')) {
+      let known = await kernelFacts();
+      if (known.tracefs === null && settings.mountTracefs && hasCap(privileges, 'CAP_SYS_ADMIN')) {
         await io.run('mount', ['-t', 'tracefs', 'nodev', TRACEFS_MOUNT_POINT], { timeoutMs: 10_000 });
-        facts = await readKernelFacts(io);
+        known = await kernelFacts();
       }
-      const choice = await choose(facts);
+      const choice = await choose(known);
       if (!choice.variant) throw new Error(choice.problem.what);
       const intervalMs = Math.min(parseDuration(config.interval) ?? MAX_PROGRAM_INTERVAL_MS, MAX_PROGRAM_INTERVAL_MS);
       const command = bpftraceCommand(programPath(choice.variant as ProgramVariant), Math.round(intervalMs), settings.mapKeys);
@@ -138,6 +144,8 @@ export function createEbpfSource(ctx: SourceContext): Source {
         pdeathsig: await hasSetpriv(io),
         onLine: feed,
         onStderr: feed,
+        // bpftrace prints a harmless RLIMIT_MEMLOCK "ERROR" first on every start (see parse.ts).
+        isErrorLine: (line) => /error|fail/i.test(line) && !/RLIMIT_MEMLOCK/.test(line),
       });
       await child.startUntil(ready, parseDuration(settings.startTimeout) ?? 60_000, {
         exited: 'bpftrace exited before its probes attached',

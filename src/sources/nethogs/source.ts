@@ -4,7 +4,7 @@
 // docs/sources.md for what it counts and what it misses.
 import { parseDuration } from '../../config/duration.js';
 import { CAP, hasCap, type CapName } from '../../host/capabilities.js';
-import { hasSetpriv, SupervisedChild } from '../child.js';
+import { hasSetpriv, setprivWarning, SupervisedChild } from '../child.js';
 import type { SourceContext } from '../context.js';
 import { mergeIncrements } from '../increments.js';
 import type { Collection, HostIO, Increment, Problem, ProbeResult, Source } from '../types.js';
@@ -228,12 +228,7 @@ async function probeNethogs(ctx: SourceContext): Promise<ProbeResult> {
       fix: 'run the agent with hostNetwork: true (nethogs reads the devices and /proc/net/tcp of its own network namespace)',
     });
   }
-  if (!(await hasSetpriv(io))) {
-    result.warnings.push({
-      what: 'setpriv is missing: nethogs may outlive the agent if the agent is SIGKILLed',
-      fix: 'install util-linux (setpriv), which sets the child\'s parent-death signal',
-    });
-  }
+  if (!(await hasSetpriv(io))) result.warnings.push(setprivWarning('nethogs'));
   return result;
 }
 
