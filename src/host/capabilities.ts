@@ -1,6 +1,6 @@
 // Linux capabilities of this process, read from /proc/self/status (CapEff).
 import type { HostIO } from '../sources/types.js';
-import { parseCapEff } from '../sources/procfs/parse.js';
+import { parseCapEff, parseCapSet } from '../sources/procfs/parse.js';
 
 /** Bit numbers from include/uapi/linux/capability.h. */
 export const CAP = {
@@ -18,11 +18,18 @@ export type CapName = keyof typeof CAP;
 export interface Privileges {
   uid: number;
   effective: bigint;
+  /** The ambient set: what a child of a non-root agent keeps across execve. Absent: none. */
+  ambient?: bigint;
 }
 
 export async function readPrivileges(io: HostIO, procRoot = '/proc'): Promise<Privileges> {
   const status = await io.readFile(`${procRoot}/self/status`).catch(() => '');
-  return { uid: process.getuid?.() ?? -1, effective: parseCapEff(status) ?? 0n };
+  return { uid: process.getuid?.() ?? -1, effective: parseCapEff(status) ?? 0n, ambient: parseCapSet(status, 'CapAmb') ?? 0n };
+}
+
+/** `CAP_NET_RAW` -> `NET_RAW`, as Kubernetes and setpriv name them. */
+export function shortCapName(cap: CapName): string {
+  return cap.replace(/^CAP_/, '');
 }
 
 export function hasCap(privileges: Privileges, cap: CapName): boolean {

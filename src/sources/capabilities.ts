@@ -3,15 +3,18 @@
 import type { CapName } from '../host/capabilities.js';
 
 /** Reading other users' /proc/PID/fd, to map sockets to PIDs. */
-const PID_MAPPING: CapName[] = ['CAP_SYS_PTRACE', 'CAP_DAC_READ_SEARCH'];
+export const PID_MAPPING: readonly CapName[] = ['CAP_SYS_PTRACE', 'CAP_DAC_READ_SEARCH'];
+/** A packet socket (NET_RAW), and NET_ADMIN for nethogs's capture setup. */
+export const PACKET_CAPTURE: readonly CapName[] = ['CAP_NET_RAW', 'CAP_NET_ADMIN'];
+/** Loading BPF programs and opening tracepoints (kernels >= 5.8; CAP_SYS_ADMIN before). */
+export const BPF_LOAD: readonly CapName[] = ['CAP_BPF', 'CAP_PERFMON'];
 
 export const SOURCE_CAPABILITIES: Readonly<Record<string, readonly CapName[]>> = {
   ss: PID_MAPPING,
   procfs: PID_MAPPING,
   // bpftrace also insists on uid 0; CAP_SYS_ADMIN is not needed on kernels >= 5.8.
-  ebpf: ['CAP_BPF', 'CAP_PERFMON', ...PID_MAPPING],
-  // nethogs opens a packet socket (NET_RAW) and needs NET_ADMIN for its capture setup.
-  nethogs: ['CAP_NET_RAW', 'CAP_NET_ADMIN', ...PID_MAPPING],
+  ebpf: [...BPF_LOAD, ...PID_MAPPING],
+  nethogs: [...PACKET_CAPTURE, ...PID_MAPPING],
 };
 
 /** The union of the capabilities the given sources need, sorted. */

@@ -1,16 +1,17 @@
 // The privilege check shared by the sources that map sockets to PIDs through /proc/PID/fd.
-import { missingCaps, type Privileges } from '../host/capabilities.js';
+import { missingCaps, shortCapName, type Privileges } from '../host/capabilities.js';
+import { PID_MAPPING } from './capabilities.js';
 import type { Problem } from './types.js';
 
 /** Reading another user's /proc/PID/fd needs both: ptrace read access and the directory search bypass. */
 export function pidMappingWarnings(privileges: Privileges, source: string): Problem[] {
-  const missing = missingCaps(privileges, ['CAP_SYS_PTRACE', 'CAP_DAC_READ_SEARCH']);
+  const missing = missingCaps(privileges, PID_MAPPING);
   if (missing.length === 0) return [];
   return [
     {
       what: `missing ${missing.join(' and ')}: ${source} cannot see which process owns the sockets of other users' processes; those are counted under [kernel]`,
       fix:
-        `grant ${missing.join(', ')} (Kubernetes: runAsUser: 0 with securityContext.capabilities.add: [${missing.map((c) => c.replace(/^CAP_/, '')).join(', ')}], ` +
+        `grant ${missing.join(', ')} (Kubernetes: runAsUser: 0 with securityContext.capabilities.add: [${missing.map(shortCapName).join(', ')}], ` +
         `hostPID: true and AppArmor Unconfined, since a non-root container user gets no usable capabilities and the runtime's default AppArmor profile denies other processes' fds; ` +
         `systemd: AmbientCapabilities=${missing.join(' ')})`,
     },

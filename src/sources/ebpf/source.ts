@@ -2,7 +2,8 @@
 // network namespace, including connections that open and close between two collections.
 // bpftrace runs as a supervised child streaming one JSON map per interval; see netproc.bt.
 import { parseDuration } from '../../config/duration.js';
-import { hasCap, missingCaps } from '../../host/capabilities.js';
+import { hasCap, missingCaps, shortCapName } from '../../host/capabilities.js';
+import { BPF_LOAD, PID_MAPPING } from '../capabilities.js';
 import { hasSetpriv, setprivWarning, SupervisedChild } from '../child.js';
 import type { SourceContext } from '../context.js';
 import { mergeIncrements } from '../increments.js';
@@ -92,11 +93,11 @@ export function createEbpfSource(ctx: SourceContext): Source {
           fix: 'run as uid 0 holding only CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE (Kubernetes: runAsUser: 0, capabilities.drop [ALL], add [BPF, PERFMON, DAC_READ_SEARCH, SYS_PTRACE])',
         });
       }
-      const bpfCaps = missingCaps(privileges, ['CAP_BPF', 'CAP_PERFMON']);
+      const bpfCaps = missingCaps(privileges, BPF_LOAD);
       if (bpfCaps.length > 0 && !hasCap(privileges, 'CAP_SYS_ADMIN')) {
         problem({
           what: `missing ${bpfCaps.join(' and ')}: bpftrace cannot load programs or open tracepoints`,
-          fix: `grant ${bpfCaps.join(', ')} (Kubernetes: capabilities.add [${bpfCaps.map((c) => c.replace(/^CAP_/, '')).join(', ')}]; systemd: AmbientCapabilities=${bpfCaps.join(' ')}); kernels before 5.8 need CAP_SYS_ADMIN instead`,
+          fix: `grant ${bpfCaps.join(', ')} (Kubernetes: capabilities.add [${bpfCaps.map(shortCapName).join(', ')}]; systemd: AmbientCapabilities=${bpfCaps.join(' ')}); kernels before 5.8 need CAP_SYS_ADMIN instead`,
         });
       }
       const facts = await kernelFacts();
@@ -114,7 +115,7 @@ export function createEbpfSource(ctx: SourceContext): Source {
       if (choice.variant) result.details.push(`program: ${choice.variant} (${choice.reason})`);
       else problem(choice.problem);
       if (!(await hasSetpriv(io))) result.warnings.push(setprivWarning('bpftrace'));
-      for (const w of missingCaps(privileges, ['CAP_SYS_PTRACE', 'CAP_DAC_READ_SEARCH'])) {
+      for (const w of missingCaps(privileges, PID_MAPPING)) {
         result.warnings.push({ what: `missing ${w}: other users' processes are named by comm, not by their executable`, fix: `grant ${w}` });
       }
       return result;

@@ -3,7 +3,8 @@
 // child in trace mode printing every process's cumulative totals; see parse.ts and
 // docs/sources.md for what it counts and what it misses.
 import { parseDuration } from '../../config/duration.js';
-import { CAP, hasCap, type CapName } from '../../host/capabilities.js';
+import { CAP, hasCap, shortCapName, type CapName, type Privileges } from '../../host/capabilities.js';
+import { PACKET_CAPTURE, PID_MAPPING } from '../capabilities.js';
 import { hasSetpriv, setprivWarning, SupervisedChild } from '../child.js';
 import type { SourceContext } from '../context.js';
 import { mergeIncrements } from '../increments.js';
@@ -16,8 +17,6 @@ import {
   type RefreshEvent,
 } from './parse.js';
 
-const CAPTURE_CAPS: readonly CapName[] = ['CAP_NET_RAW', 'CAP_NET_ADMIN'];
-const PID_MAPPING_CAPS: readonly CapName[] = ['CAP_SYS_PTRACE', 'CAP_DAC_READ_SEARCH'];
 const SYS_CLASS_NET = '/sys/class/net';
 /** include/uapi/linux/if.h */
 const IFF_UP = 0x1;
@@ -194,8 +193,8 @@ async function probeNethogs(ctx: SourceContext): Promise<ProbeResult> {
   if (chosen.usable.length === 0) problem(chosen.problem);
   else result.details.push(`devices: ${chosen.usable.join(', ')}`);
 
-  const inherited = await inheritedCaps(io, config.procRoot, privileges);
-  const missing = CAPTURE_CAPS.filter((cap) => !inherited.caps.has(cap));
+  const inherited = inheritedCaps(privileges);
+  const missing = PACKET_CAPTURE.filter((cap) => !inherited.caps.has(cap));
   let fileCaps = false;
   if (missing.length > 0 && result.usable) {
     // The nethogs binary may carry the capabilities itself (setcap, as the nonroot image does):
@@ -211,14 +210,14 @@ async function probeNethogs(ctx: SourceContext): Promise<ProbeResult> {
     problem(captureProblem(missing, inherited.why));
   }
 
-  const mapping = PID_MAPPING_CAPS.filter((cap) => !inherited.caps.has(cap));
+  const mapping = PID_MAPPING.filter((cap) => !inherited.caps.has(cap));
   if (mapping.length > 0 && !fileCaps) {
     result.warnings.push({
       what:
         `nethogs will lack ${mapping.join(' and ')}: it finds a packet's socket in /proc/net/tcp and the socket's process by reading every /proc/PID/fd, ` +
         `which for other users' processes takes the ptrace access check (CAP_SYS_PTRACE) and searching a mode 0500 directory (CAP_DAC_READ_SEARCH); ` +
         `their traffic is counted under [kernel]`,
-      fix: `grant ${mapping.join(', ')} as well (Kubernetes: securityContext.capabilities.add: [${mapping.map(short).join(', ')}] and hostPID: true; systemd: AmbientCapabilities=${mapping.join(' ')})`,
+      fix: `grant ${mapping.join(', ')} as well (Kubernetes: securityContext.capabilities.add: [${mapping.map(shortCapName).join(', ')}] and hostPID: true; systemd: AmbientCapabilities=${mapping.join(' ')})`,
     });
   }
 
@@ -290,20 +289,12 @@ export function chooseDevices(
  * child of any other uid keeps only the ambient set (capabilities(7), "Transformation of
  * capabilities during execve()"), unless the nethogs binary carries file capabilities.
  */
-async function inheritedCaps(io: HostIO, procRoot: string, privileges: ProbePrivileges): Promise<{ caps: Set<CapName>; why: string }> {
+function inheritedCaps(privileges: Privileges): { caps: Set<CapName>; why: string } {
   const effective = new Set((Object.keys(CAP) as CapName[]).filter((cap) => hasCap(privileges, cap)));
   if (privileges.uid === 0) return { caps: effective, why: 'the agent runs as uid 0 without them' };
-  const status = await io.readFile(`${procRoot}/self/status`).catch(() => '');
-  const ambient = readCapSet(status, 'CapAmb');
+  const ambient = privileges.ambient ?? 0n;
   const caps = new Set([...effective].filter((cap) => (ambient & (1n << BigInt(CAP[cap]))) !== 0n));
   return { caps, why: `the agent runs as uid ${privileges.uid}, and a child of a non-root process keeps only the ambient capabilities` };
-}
-
-type ProbePrivileges = SourceContext['privileges'];
-
-function readCapSet(status: string, field: string): bigint {
-  const match = new RegExp(`^${field}:\\s*([0-9a-f]{1,16})$`, 'm').exec(status);
-  return match ? BigInt(`0x${match[1]}`) : 0n;
 }
 
 function captureProblem(missing: readonly CapName[], why: string, trial?: string): Problem {
@@ -311,8 +302,8 @@ function captureProblem(missing: readonly CapName[], why: string, trial?: string
   return {
     what: `nethogs will lack ${names} (${why}): it cannot open a packet capture${trial ? ` (${trial})` : ''}`,
     fix:
-      `grant ${missing.join(', ')}: Kubernetes: runAsUser: 0 with securityContext.capabilities.add: [${missing.map(short).join(', ')}] and hostNetwork: true; ` +
-      `systemd: AmbientCapabilities=${missing.join(' ')}; a non-root process: make them ambient (setpriv --ambient-caps +${missing.map((c) => short(c).toLowerCase()).join(',+')}), ` +
+      `grant ${missing.join(', ')}: Kubernetes: runAsUser: 0 with securityContext.capabilities.add: [${missing.map(shortCapName).join(', ')}] and hostNetwork: true; ` +
+      `systemd: AmbientCapabilities=${missing.join(' ')}; a non-root process: make them ambient (setpriv --ambient-caps +${missing.map((c) => shortCapName(c).toLowerCase()).join(',+')}), ` +
       `or give the binary file capabilities (setcap cap_net_raw,cap_net_admin+ep "$(command -v nethogs)")`,
   };
 }
@@ -341,7 +332,3 @@ async function outsideHostNetwork(io: HostIO, procRoot: string): Promise<boolean
   }
 }
 
-
-function short(cap: CapName): string {
-  return cap.replace(/^CAP_/, '');
-}

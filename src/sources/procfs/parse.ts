@@ -253,9 +253,15 @@ export function parseStat(text: string): { pid: number; comm: string; startTicks
 
 /** The effective capability set from the `CapEff:` line of /proc/PID/status. */
 export function parseCapEff(status: string): bigint | undefined {
+  return parseCapSet(status, 'CapEff');
+}
+
+/** A capability set (`CapEff`, `CapAmb`, ...) from its line of /proc/PID/status. */
+export function parseCapSet(status: string, field: string): bigint | undefined {
+  const prefix = `${field}:`;
   for (const line of status.split('\n')) {
-    if (!line.startsWith('CapEff:')) continue;
-    const hex = line.slice('CapEff:'.length).trim();
+    if (!line.startsWith(prefix)) continue;
+    const hex = line.slice(prefix.length).trim();
     return hex.length <= 16 && isHex(hex) ? BigInt(`0x${hex}`) : undefined;
   }
   return undefined;

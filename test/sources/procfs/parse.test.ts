@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import {
   parseCapEff,
+  parseCapSet,
   parseContainerId,
   parseNetTable,
   parseNsInode,
@@ -283,6 +284,14 @@ describe('parseCapEff', () => {
     expect(parseCapEff('CapEff:\tzz\n')).toBeUndefined();
     expect(parseCapEff('CapEff:\t\n')).toBeUndefined();
     expect(parseCapEff('CapEff:\t10000000000000000\n')).toBeUndefined();
+  });
+});
+
+describe('parseCapSet', () => {
+  it('reads the ambient set setpriv granted, and the other sets by name', () => {
+    expect(parseCapSet(fixture('status.net-admin-ptrace'), 'CapAmb')).toBe((1n << 12n) | (1n << 19n));
+    expect(parseCapSet(fixture('status.unprivileged'), 'CapAmb')).toBe(0n);
+    expect(parseCapSet('Name:\tx\n', 'CapAmb')).toBeUndefined();
   });
 });
 
