@@ -45,7 +45,7 @@ export async function buildCore(config: AgentConfig, logger: Logger, io: HostIO 
   return { sources, collector };
 }
 
-export function intervalMs(config: AgentConfig): number {
+function intervalMs(config: AgentConfig): number {
   return parseDuration(config.interval)!;
 }
 

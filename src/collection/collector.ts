@@ -102,11 +102,11 @@ export class Collector {
     return this.snapshot;
   }
 
-  /** Collects every interval until stop(); the first cycle runs at once. */
-  start(): void {
+  /** Collects every interval until stop(), handing each snapshot to onSnapshot; the first cycle runs at once. */
+  start(onSnapshot?: (snapshot: Snapshot) => void): void {
     const tick = async (): Promise<void> => {
       const began = this.now();
-      this.running = this.collectOnce().then(() => undefined);
+      this.running = this.collectOnce().then((snapshot) => onSnapshot?.(snapshot));
       await this.running;
       if (this.stopped) return;
       const wait = Math.max(0, began + this.options.intervalMs - this.now());

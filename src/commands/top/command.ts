@@ -1,8 +1,7 @@
 // `netproc-agent top`: a live per-process view, like nethogs, from the same sources and selection as `run`.
 import { EventEmitter } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { buildCore, intervalMs } from '../../agent.js';
+import { buildCore } from '../../agent.js';
 import type { Snapshot } from '../../aggregation/snapshot.js';
 import type { AgentConfig } from '../../config/schema.js';
 import { ConfigError } from '../../config/load.js';
@@ -19,15 +18,10 @@ export async function topCommand(config: AgentConfig, logger: Logger): Promise<n
   const { collector } = await buildCore(config, logger);
   const snapshots = new EventEmitter();
   let latest: Snapshot | undefined;
-  const stop = new AbortController();
-  const loop = (async () => {
-    while (!stop.signal.aborted) {
-      const began = Date.now();
-      latest = await collector.collectOnce();
-      snapshots.emit('snapshot', latest);
-      await sleep(Math.max(0, began + intervalMs(config) - Date.now()), undefined, { signal: stop.signal }).catch(() => undefined);
-    }
-  })();
+  collector.start((snapshot) => {
+    latest = snapshot;
+    snapshots.emit('snapshot', snapshot);
+  });
   const feed: Feed = {
     subscribe(listener) {
       if (latest) listener(latest);
@@ -39,8 +33,6 @@ export async function topCommand(config: AgentConfig, logger: Logger): Promise<n
   };
   const app = render(createElement(TopView, { feed, initialSort: 'transmitted' }), { exitOnCtrlC: true });
   await app.waitUntilExit();
-  stop.abort();
-  await loop.catch(() => undefined);
   await collector.stop();
   return 0;
 }
