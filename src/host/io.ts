@@ -162,18 +162,42 @@ function openSpool(): number | undefined {
   }
 }
 
-/** Resolves once the program exited with 0, its stdout written to the file `stdout`. */
-function runChild(file: string, args: readonly string[], stdout: number, options?: RunOptions): Promise<void> {
+/** A running child, as runChild's stdout and close handlers see it. */
+interface ChildRun {
+  /** Ends the run with `err` (the first error wins) and kills the child. */
+  stop(err: unknown): void;
+  failed(): boolean;
+}
+
+/**
+ * Runs a program to its end and resolves once it exited with 0. stdout goes to the file
+ * descriptor `stdout`, or with 'pipe' to handlers.onStdout; handlers.onClose runs once the child
+ * is gone, before the promise settles. Rejects when the program cannot start, exits otherwise,
+ * runs past the timeout, or a handler called stop().
+ */
+function runChild(
+  file: string,
+  args: readonly string[],
+  stdout: number | 'pipe',
+  options?: RunOptions,
+  handlers: { onStdout?(chunk: Buffer, run: ChildRun): void; onClose?(run: ChildRun): void } = {},
+): Promise<void> {
   const timeoutMs = options?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', stdout, 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     let failure: unknown;
     let stderr = '';
-    const timer = setTimeout(() => {
-      failure ??= new Error(`${file} timed out after ${timeoutMs} ms`);
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.stderr?.on('data', (chunk: Buffer) => {
+    const run: ChildRun = {
+      stop(err) {
+        failure ??= err;
+        child.kill('SIGKILL');
+      },
+      failed: () => failure !== undefined,
+    };
+    const timer = setTimeout(() => run.stop(new Error(`${file} timed out after ${timeoutMs} ms`)), timeoutMs);
+    const { onStdout } = handlers;
+    if (onStdout) child.stdout!.on('data', (chunk: Buffer) => onStdout(chunk, run));
+    child.stderr!.on('data', (chunk: Buffer) => {
       if (stderr.length < MAX_CHILD_STDERR) stderr += chunk.toString('utf8');
     });
     // Failing to start (ENOENT, EACCES) emits 'error', then 'close'.
@@ -182,6 +206,7 @@ function runChild(file: string, args: readonly string[], stdout: number, options
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
+      handlers.onClose?.(run);
       if (failure !== undefined) reject(failure);
       else if (code !== 0) reject(exitError(file, code, signal, stderr));
       else resolve();
@@ -191,36 +216,25 @@ function runChild(file: string, args: readonly string[], stdout: number, options
 
 /** The fallback: stdout through a pipe, split at the last newline of each chunk as it arrives. */
 function runLinesPiped(file: string, args: readonly string[], onLines: OnLines, options?: RunOptions): Promise<void> {
-  const timeoutMs = options?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // Emptied once the child is done: the ChildProcess and its listeners may outlive this call, and
   // must not keep what onLines collected (10,000 records) reachable into the next cycle. Only
-  // `sink` is captured by the listeners below, not onLines itself.
+  // `sink` is captured by the handlers below, not onLines itself.
   const sink: { onLines?: OnLines } = { onLines };
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-    let failure: unknown;
-    let outputBytes = 0;
-    let stderr = '';
-    /** Bytes after the last newline so far: the start of a line still being printed. */
-    let partial: Buffer | undefined;
-
-    const stop = (err: unknown): void => {
-      failure ??= err;
-      child.kill('SIGKILL');
-    };
-    const timer = setTimeout(() => stop(new Error(`${file} timed out after ${timeoutMs} ms`)), timeoutMs);
-    const deliver = (block: Buffer): void => {
-      if (failure !== undefined || block.length === 0 || !sink.onLines) return;
-      try {
-        sink.onLines(block.toString('utf8'));
-      } catch (err) {
-        stop(err);
-      }
-    };
-
-    child.stdout.on('data', (chunk: Buffer) => {
+  let outputBytes = 0;
+  /** Bytes after the last newline so far: the start of a line still being printed. */
+  let partial: Buffer | undefined;
+  const deliver = (block: Buffer, run: ChildRun): void => {
+    if (run.failed() || block.length === 0 || !sink.onLines) return;
+    try {
+      sink.onLines(block.toString('utf8'));
+    } catch (err) {
+      run.stop(err);
+    }
+  };
+  return runChild(file, args, 'pipe', options, {
+    onStdout(chunk, run) {
       outputBytes += chunk.length;
-      if (outputBytes > MAX_CHILD_OUTPUT) return stop(new Error(`${file} printed more than ${MAX_CHILD_OUTPUT} bytes`));
+      if (outputBytes > MAX_CHILD_OUTPUT) return run.stop(new Error(`${file} printed more than ${MAX_CHILD_OUTPUT} bytes`));
       const end = chunk.lastIndexOf(NEWLINE) + 1;
       if (end === 0) {
         partial = partial ? Buffer.concat([partial, chunk]) : chunk;
@@ -230,27 +244,16 @@ function runLinesPiped(file: string, args: readonly string[], onLines: OnLines, 
       if (partial) {
         // Only the line split between two chunks is copied, not the whole chunk.
         start = chunk.indexOf(NEWLINE) + 1;
-        deliver(Buffer.concat([partial, chunk.subarray(0, start)]));
+        deliver(Buffer.concat([partial, chunk.subarray(0, start)]), run);
       }
-      deliver(chunk.subarray(start, end));
+      deliver(chunk.subarray(start, end), run);
       partial = end < chunk.length ? chunk.subarray(end) : undefined;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      if (stderr.length < MAX_CHILD_STDERR) stderr += chunk.toString('utf8');
-    });
-    // Failing to start (ENOENT, EACCES) emits 'error', then 'close'.
-    child.once('error', (err) => {
-      failure ??= err;
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (partial) deliver(partial);
+    },
+    onClose(run) {
+      if (partial) deliver(partial, run);
       sink.onLines = undefined;
       partial = undefined;
-      if (failure !== undefined) reject(failure);
-      else if (code !== 0) reject(exitError(file, code, signal, stderr));
-      else resolve();
-    });
+    },
   });
 }
 
