@@ -2,7 +2,7 @@
 // source needs it, the README's start command, and the hardening options. The capability set is
 // proven sufficient by running `doctor` under exactly the unit's user and capabilities (setpriv):
 // no source may report a missing privilege.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -239,7 +239,14 @@ export class IntervalAssembler {
   private discarding = false;
   private pending: Increment[] | undefined;
 
-  /** Feeds a chunk; returns the events its complete lines finish. */
+  /** Feeds one whole line (without its newline), as a line reader hands it over. */
+  line(line: string): IntervalEvent[] {
+    const events: IntervalEvent[] = [];
+    this.read(line, events);
+    return events;
+  }
+
+  /** Feeds a chunk of raw output; returns the events its complete lines finish. */
   push(chunk: string): IntervalEvent[] {
     const events: IntervalEvent[] = [];
     let text = this.tail + chunk;
@@ -248,7 +255,7 @@ export class IntervalAssembler {
       const line = text.slice(0, newline);
       text = text.slice(newline + 1);
       if (this.discarding) this.discarding = false;
-      else this.line(line, events);
+      else this.read(line, events);
       newline = text.indexOf('\n');
     }
     this.tail = text;
@@ -263,7 +270,7 @@ export class IntervalAssembler {
   /** At end of stream: reads a last unterminated line, and releases increments not yet marked. */
   end(): IntervalEvent[] {
     const events: IntervalEvent[] = [];
-    if (!this.discarding && this.tail !== '') this.line(this.tail, events);
+    if (!this.discarding && this.tail !== '') this.read(this.tail, events);
     this.tail = '';
     this.discarding = false;
     if (this.pending) events.push({ kind: 'interval', increments: this.pending, untracked: 0, final: true });
@@ -271,7 +278,7 @@ export class IntervalAssembler {
     return events;
   }
 
-  private line(line: string, events: IntervalEvent[]): void {
+  private read(line: string, events: IntervalEvent[]): void {
     const parsed = parseBpftraceLine(line);
     switch (parsed.kind) {
       case 'skip':

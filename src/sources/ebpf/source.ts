@@ -16,7 +16,6 @@ import {
   readKernelFacts,
   type KernelFacts,
   type ProgramChoice,
-  type ProgramVariant,
 } from './parse.js';
 
 /** bpftrace releases this program is written for: -f json map output, `-B line`, `interval:ms:$1`. */
@@ -51,7 +50,7 @@ export function createEbpfSource(ctx: SourceContext): Source {
   };
 
   const feed = (line: string): void => {
-    for (const event of assembler.push(`${line}\n`)) {
+    for (const event of assembler.line(line)) {
       if (event.kind === 'ready') onReady?.();
       else if (event.kind === 'interval') {
         pending = pending.length === 0 ? event.increments : mergeIncrements(pending, event.increments);
@@ -131,7 +130,7 @@ export function createEbpfSource(ctx: SourceContext): Source {
       const choice = await choose(known);
       if (!choice.variant) throw new Error(choice.problem.what);
       const intervalMs = Math.min(parseDuration(config.interval) ?? MAX_PROGRAM_INTERVAL_MS, MAX_PROGRAM_INTERVAL_MS);
-      const command = bpftraceCommand(programPath(choice.variant as ProgramVariant), Math.round(intervalMs), settings.mapKeys);
+      const command = bpftraceCommand(programPath(choice.variant), Math.round(intervalMs), settings.mapKeys);
       assembler = new IntervalAssembler();
       pending = [];
       const ready = new Promise<void>((resolve) => (onReady = resolve));
