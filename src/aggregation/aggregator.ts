@@ -28,8 +28,6 @@ const OWNED_STATES: ReadonlySet<ConnectionState> = new Set(['established', 'syn_
 export class Aggregator {
   private readonly entries = new Map<string, ProcessEntry>();
   private readonly ledgers = new Map<string, SocketLedger>();
-  /** Per source, new sockets listed without an owner last cycle; see holdBackUnowned. */
-  private readonly held = new Map<string, Set<string>>();
   private readonly kernel: ProcessEntry;
   private readonly top: TopN;
   private cycle = 0;
@@ -74,7 +72,6 @@ export class Aggregator {
   /** Forgets a source's per-socket state once it stops serving, so a later takeover starts from a baseline. */
   release(source: string): void {
     this.ledgers.delete(source);
-    this.held.delete(source);
   }
 
   /** Ends a cycle: processes found gone are kept `retainCycles` more cycles, then dropped. */
@@ -144,32 +141,6 @@ export class Aggregator {
     return entry;
   }
 
-  /**
-   * `ss -p` maps sockets to PIDs by scanning /proc/PID/fd before it lists the sockets, so a socket
-   * opened in between is listed without an owner. Crediting it to [kernel] would lose its bytes to
-   * the real owner for good (the ledger moves its baseline), so a new socket without an owner, in a
-   * state that has one, waits one cycle; if it is still ownerless then, it goes to [kernel].
-   */
-  private holdBackUnowned(
-    source: string,
-    ledger: SocketLedger,
-    sockets: readonly SocketRecord[],
-    owners: ReadonlyArray<ProcessEntry | undefined>,
-  ): [readonly SocketRecord[], ReadonlyArray<ProcessEntry | undefined>] {
-    const heldBefore = this.held.get(source);
-    const held = new Set<string>();
-    const keep: number[] = [];
-    for (let i = 0; i < sockets.length; i++) {
-      const socket = sockets[i]!;
-      const wait = owners[i] === undefined && OWNED_STATES.has(socket.state) && !ledger.knows(socket.id) && !heldBefore?.has(socket.id);
-      if (wait) held.add(socket.id);
-      else keep.push(i);
-    }
-    this.held.set(source, held);
-    if (held.size === 0) return [sockets, owners];
-    return [keep.map((i) => sockets[i]!), keep.map((i) => owners[i])];
-  }
-
   private creditSockets(
     source: string,
     sockets: readonly SocketRecord[],
@@ -180,8 +151,8 @@ export class Aggregator {
   ): void {
     let ledger = this.ledgers.get(source);
     const firstSight = !ledger;
-    if (!ledger) this.ledgers.set(source, (ledger = new SocketLedger()));
-    [sockets, owners] = this.holdBackUnowned(source, ledger, sockets, owners);
+    // A new ownerless socket in a state that has an owner may have been listed mid-scan: it waits a cycle.
+    if (!ledger) this.ledgers.set(source, (ledger = new SocketLedger((socket) => OWNED_STATES.has(socket.state))));
     const credits = ledger.apply(sockets, (_, i) => owners[i]?.identity.key, KERNEL_KEY, baseline && firstSight);
     for (const { owner, socket, delta } of credits) {
       // The previous owner may have exited and been dropped; its socket's remainder goes to [kernel].

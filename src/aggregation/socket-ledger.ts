@@ -28,6 +28,17 @@ export interface Credit {
 export class SocketLedger {
   private readonly seen = new Map<string, Seen>();
   private round = 0;
+  /** New sockets held back by the last apply(); see `waitsForOwner`. */
+  private held = new Set<string>();
+
+  /**
+   * `waitsForOwner`: a new socket listed without an owner, for which this says true, is left out
+   * of one snapshot before it is credited to the fallback owner. `ss -p` maps sockets to PIDs by
+   * scanning /proc/PID/fd before it lists them, so a socket opened in between is listed without
+   * an owner; crediting it to the fallback at once would move its baseline and lose its bytes to
+   * the real owner for good.
+   */
+  constructor(private readonly waitsForOwner?: (socket: SocketRecord) => boolean) {}
 
   get size(): number {
     return this.seen.size;
@@ -48,12 +59,18 @@ export class SocketLedger {
   ): Credit[] {
     const round = ++this.round;
     const credits: Credit[] = [];
+    const held = new Set<string>();
     for (let i = 0; i < sockets.length; i++) {
       const socket = sockets[i]!;
       if (!hasCounters(socket)) continue;
       let seen = this.seen.get(socket.id);
+      const current = ownerOf(socket, i);
+      if (!seen && current === undefined && this.waitsForOwner?.(socket) && !this.held.has(socket.id)) {
+        held.add(socket.id);
+        continue;
+      }
       const before = seen ? beforeThisRound(seen, round) : undefined;
-      const owner = ownerOf(socket, i) ?? before?.owner ?? fallbackOwner;
+      const owner = current ?? before?.owner ?? fallbackOwner;
       if (seen) {
         seen.owner = owner;
         setCounters(seen, socket);
@@ -69,12 +86,8 @@ export class SocketLedger {
     }
     // Sockets this snapshot did not list (closed), or listed without counters, are forgotten.
     for (const [id, seen] of this.seen) if (seen.round !== round) this.seen.delete(id);
+    this.held = held;
     return credits;
-  }
-
-  /** Whether the last snapshot listed this socket with counters. */
-  knows(id: string): boolean {
-    return this.seen.has(id);
   }
 
   clear(): void {
