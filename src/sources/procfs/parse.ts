@@ -45,7 +45,7 @@ export function parseNetTable(
 ): { entries: NetEntry[]; skipped: number } {
   const entries: NetEntry[] = [];
   // Many rows share an address (the host's own, a busy peer); decode each one once per call.
-  const addresses = new Map<string, string | undefined>();
+  const addresses = new Map<string, string>();
   let skipped = 0;
   for (let start = 0; start <= text.length; ) {
     let end = text.indexOf('\n', start);
@@ -83,33 +83,37 @@ function isHeader(text: string): boolean {
   return columnEnd[0]! - columnStart[0]! === 2 && text.startsWith('sl', columnStart[0]);
 }
 
-function column(text: string, index: number): string {
-  return text.slice(columnStart[index], columnEnd[index]);
-}
-
-function parseNetRow(text: string, addresses: Map<string, string | undefined>, endpoints: Endpoints): NetEntry | undefined {
+function parseNetRow(text: string, addresses: Map<string, string>, endpoints: Endpoints): NetEntry | undefined {
   const stateNumber = hexValue(text, columnStart[STATE]!, columnEnd[STATE]!);
   const state = columnEnd[STATE]! - columnStart[STATE]! === 2 && stateNumber !== undefined ? KERNEL_TCP_STATES[stateNumber] : undefined;
   const uid = parseDecimal(text, columnStart[UID]!, columnEnd[UID]!);
   const inode = parseDecimal(text, columnStart[INODE]!, columnEnd[INODE]!);
   const decode = endpoints === 'all' || inode === 0;
-  const local = decode ? decodeEndpoint(column(text, LOCAL), addresses) : checkEndpoint(text, LOCAL);
-  const remote = decode ? decodeEndpoint(column(text, REMOTE), addresses) : checkEndpoint(text, REMOTE);
+  const local = decode ? decodeEndpoint(text, LOCAL, addresses) : checkEndpoint(text, LOCAL);
+  const remote = decode ? decodeEndpoint(text, REMOTE, addresses) : checkEndpoint(text, REMOTE);
   if (local === undefined || remote === undefined || state === undefined) return undefined;
   if (uid === undefined || inode === undefined) return undefined;
   return { inode, state, local, remote, uid };
 }
 
-/** '' when the column is an endpoint decodeEndpoint could decode, undefined when not; nothing is sliced. */
-function checkEndpoint(text: string, index: number): string | undefined {
+/**
+ * Where the colon of column `index` is when the column is an endpoint (8 or 32 hex digits of
+ * address, ':', 4 of port), or -1.
+ */
+function endpointColon(text: string, index: number): number {
   const start = columnStart[index]!;
   const end = columnEnd[index]!;
   const colon = text.indexOf(':', start);
-  if (colon < 0 || colon >= end || end - colon - 1 !== 4 || hexValue(text, colon + 1, end) === undefined) return undefined;
+  if (colon < 0 || colon >= end || end - colon - 1 !== 4 || hexValue(text, colon + 1, end) === undefined) return -1;
   const length = colon - start;
-  if (length !== 8 && length !== 32) return undefined;
-  for (let i = start; i < colon; i++) if (!isHexDigit(text.charCodeAt(i))) return undefined;
-  return '';
+  if (length !== 8 && length !== 32) return -1;
+  for (let i = start; i < colon; i++) if (!isHexDigit(text.charCodeAt(i))) return -1;
+  return colon;
+}
+
+/** '' when column `index` is an endpoint decodeEndpoint could decode, undefined when not; nothing is sliced. */
+function checkEndpoint(text: string, index: number): string | undefined {
+  return endpointColon(text, index) < 0 ? undefined : '';
 }
 
 /** What `\s` matches in a regular expression, which is what separated the columns before. */
@@ -122,25 +126,18 @@ function isWhitespace(c: number): boolean {
   );
 }
 
-/** `0100007F:1F90` -> `127.0.0.1:8080`, `<32 hex>:1F90` -> `[::1]:8080`. */
-function decodeEndpoint(hex: string, addresses: Map<string, string | undefined>): string | undefined {
-  const colon = hex.indexOf(':');
-  const port = colon < 0 || hex.length - colon - 1 !== 4 ? undefined : hexValue(hex, colon + 1, hex.length);
-  if (port === undefined) return undefined;
-  const addressHex = hex.slice(0, colon);
+/** Column `index`: `0100007F:1F90` -> `127.0.0.1:8080`, `<32 hex>:1F90` -> `[::1]:8080`. */
+function decodeEndpoint(text: string, index: number, addresses: Map<string, string>): string | undefined {
+  const colon = endpointColon(text, index);
+  if (colon < 0) return undefined;
+  const port = hexValue(text, colon + 1, columnEnd[index]!)!;
+  const addressHex = text.slice(columnStart[index], colon);
   let address = addresses.get(addressHex);
-  if (address === undefined && !addresses.has(addressHex)) {
-    address = decodeAddress(addressHex);
+  if (address === undefined) {
+    address = addressHex.length === 8 ? decodeIpv4(addressHex) : `[${decodeIpv6(addressHex)}]`;
     addresses.set(addressHex, address);
   }
-  return address === undefined ? undefined : `${address}:${port}`;
-}
-
-function decodeAddress(hex: string): string | undefined {
-  if (!isHex(hex)) return undefined;
-  if (hex.length === 8) return decodeIpv4(hex);
-  if (hex.length === 32) return `[${decodeIpv6(hex)}]`;
-  return undefined;
+  return `${address}:${port}`;
 }
 
 // The kernel prints each 32-bit word of the network-order address with %08X as a native-endian
