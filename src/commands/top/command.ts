@@ -1,11 +1,14 @@
 // `netproc-agent top`: a live per-process view, like nethogs, from the same sources and selection as `run`.
 import { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { buildCore } from '../../agent.js';
 import type { Snapshot } from '../../aggregation/snapshot.js';
 import type { AgentConfig } from '../../config/schema.js';
 import { ConfigError } from '../../config/load.js';
 import type { Feed } from './view.js';
+
+const QUIT_GRACE_MS = 1000;
 
 export async function topCommand(config: AgentConfig, logger: Logger): Promise<number> {
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
@@ -33,6 +36,9 @@ export async function topCommand(config: AgentConfig, logger: Logger): Promise<n
   };
   const app = render(createElement(TopView, { feed, initialSort: 'transmitted' }), { exitOnCtrlC: true });
   await app.waitUntilExit();
-  await collector.stop();
+  // q quits at once. A collection in flight (ss on a large host, a /proc read stuck behind a process
+  // in uninterruptible sleep) gets QUIT_GRACE_MS to end; after that top exits without waiting for it.
+  const stopped = await Promise.race([collector.stop().then(() => true), delay(QUIT_GRACE_MS, false, { ref: false })]);
+  if (!stopped) process.exit(0);
   return 0;
 }
