@@ -27,9 +27,14 @@ const PROBE_TIMEOUT_MS = 10_000;
 /** nethogs prints a refresh block in one burst; this long after its first line, it is whole. */
 const SEAL_AFTER_MS = 50;
 
-/** The nethogs command line for these settings (argument array, no shell). */
-export function nethogsArgs(settings: { devices: readonly string[]; loopback: boolean; udp: boolean }, refreshSeconds: number): string[] {
+/** The nethogs command line for these settings (argument array, no shell); `refreshes`: exit after that many. */
+export function nethogsArgs(
+  settings: { devices: readonly string[]; loopback: boolean; udp: boolean },
+  refreshSeconds: number,
+  refreshes?: number,
+): string[] {
   const args = ['-t', '-v', String(VIEW_MODE_TOTAL_BYTES), '-d', String(refreshSeconds)];
+  if (refreshes !== undefined) args.push('-c', String(refreshes));
   // -a: also loopback and devices that are down; nethogs skips both otherwise, even when named.
   if (settings.loopback) args.push('-a');
   if (settings.udp) args.push('-C');
@@ -311,8 +316,8 @@ function captureProblem(missing: readonly CapName[], why: string, trial?: string
 /** Runs nethogs for one refresh; undefined when its capture opened, else what it said. */
 async function trialCapture(io: HostIO, settings: SourceContext['config']['nethogs'], devices: readonly string[]): Promise<string | undefined> {
   try {
-    // -d 0 -c 1: refresh at once, then exit.
-    const args = ['-t', '-v', String(VIEW_MODE_TOTAL_BYTES), '-d', '0', '-c', '1', ...(settings.loopback ? ['-a'] : []), '--', ...devices];
+    // Refresh at once, then exit; only whether the capture opens matters, so no UDP.
+    const args = nethogsArgs({ devices, loopback: settings.loopback, udp: false }, 0, 1);
     const out = await io.run(settings.path, args, { timeoutMs: PROBE_TIMEOUT_MS });
     return out.includes('Refreshing:') ? undefined : 'nethogs printed no refresh';
   } catch (err) {

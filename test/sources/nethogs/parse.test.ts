@@ -274,6 +274,7 @@ describe('command line and devices', () => {
   it('runs trace mode with cumulative bytes, -a for loopback, -C for UDP, devices after --', () => {
     expect(nethogsArgs({ devices: [], loopback: false, udp: false }, 1)).toEqual(['-t', '-v', '2', '-d', '1']);
     expect(nethogsArgs({ devices: ['eth0', 'lo'], loopback: true, udp: true }, 2)).toEqual(['-t', '-v', '2', '-d', '2', '-a', '-C', '--', 'eth0', 'lo']);
+    expect(nethogsArgs({ devices: ['eth0'], loopback: false, udp: false }, 0, 1)).toEqual(['-t', '-v', '2', '-d', '0', '-c', '1', '--', 'eth0']);
   });
 
   it('refreshes every whole second, at least one', () => {
