@@ -1,6 +1,6 @@
 // Runs the built agent (dist/cli.js) on a loopback port picked by the kernel, and scrapes it.
 import { CLI, start, type Child } from './processes.js';
-import { parsePrometheusText, type Sample } from './prometheus-text.js';
+import { parsePrometheusText, valueOf, type Sample } from './prometheus-text.js';
 
 export interface AgentUnderTest {
   child: Child;
@@ -41,6 +41,28 @@ export async function startAgent(args: readonly string[], env: NodeJS.ProcessEnv
     scrape: async () => parsePrometheusText(await metricsText()),
     stop: () => child.kill('SIGTERM'),
   };
+}
+
+/**
+ * The agent run with `args`, once it is ready (its first collection done) with `source` serving
+ * `family`; otherwise rejects with the agent's stderr as it stands then.
+ */
+export async function startAgentServing(
+  source: string,
+  family: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[]; timeoutMs?: number } = {},
+): Promise<AgentUnderTest> {
+  const agent = await startAgent(args, options.env, options.wrapper);
+  const stderr = (): string => agent.child.stderr().slice(-2000);
+  const ready = async (): Promise<true | undefined> => ((await fetch(`http://127.0.0.1:${agent.port}/readyz`)).status === 200 ? true : undefined);
+  await eventually(ready, options.timeoutMs ?? 30_000, `the ${source} source to start`).catch((err: Error) => {
+    throw new Error(`${err.message}; agent stderr: ${stderr()}`);
+  });
+  if (valueOf(await agent.scrape(), 'netproc_source_selected', { source, family }) !== 1) {
+    throw new Error(`${source} does not serve ${family}; agent stderr: ${stderr()}`);
+  }
+  return agent;
 }
 
 /** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */

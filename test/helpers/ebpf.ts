@@ -1,23 +1,13 @@
 // Shared pieces of the eBPF integration tests: the agent with the ebpf source, ready, and the
 // per-PID values it reports.
-import { eventually, startAgent, type AgentUnderTest } from './agent.js';
+import { eventually, startAgentServing, type AgentUnderTest } from './agent.js';
 import { valueOf, type Sample } from './prometheus-text.js';
 
 export const EBPF_NEEDS = ['root', 'bpftrace', 'tracefs', 'ss'] as const;
 
 /** The agent with ebpf first; resolves once bpftrace has attached (the first collection is done). */
-export async function startEbpfAgent(extra: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<AgentUnderTest> {
-  const agent = await startAgent(['--sources', 'ebpf,ss,procfs', '--interval', '1s', ...extra], env);
-  await eventually(
-    async () => ((await fetch(`http://127.0.0.1:${agent.port}/readyz`)).status === 200 ? true : undefined),
-    60_000,
-    `the ebpf source to attach; agent stderr: ${agent.child.stderr().slice(-2000)}`,
-  );
-  const samples = await agent.scrape();
-  if (valueOf(samples, 'netproc_source_selected', { source: 'ebpf', family: 'bytes' }) !== 1) {
-    throw new Error(`ebpf does not serve bytes; agent stderr: ${agent.child.stderr().slice(-2000)}`);
-  }
-  return agent;
+export function startEbpfAgent(extra: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<AgentUnderTest> {
+  return startAgentServing('ebpf', 'bytes', ['--sources', 'ebpf,ss,procfs', '--interval', '1s', ...extra], { env, timeoutMs: 60_000 });
 }
 
 export interface Traffic {

@@ -1,14 +1,28 @@
 // Under CI=true a missing tool or privilege fails the file; elsewhere the file is skipped, loudly.
+import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'bpftrace' | 'tracefs' | 'nethogs' | 'tmux' | 'kubectl' | 'systemd-analyze' | 'cgroup-v1-pids';
+export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'bpftrace' | 'tracefs' | 'nethogs' | 'tmux' | 'kubectl' | 'systemd-analyze' | 'cgroup-v1-pids' | 'kustomize-v5';
+
+/** What `npm test` provides when run as root (scripts/prepare-host.sh): Debian packages and tracefs. */
+const PREPARED: ReadonlySet<Need> = new Set(['ss', 'promtool', 'prometheus', 'setpriv', 'ip', 'bpftrace', 'tracefs', 'nethogs', 'tmux']);
 
 function has(need: Need): boolean {
   if (need === 'root') return process.getuid?.() === 0;
   if (need === 'cgroup-v1-pids') return existsSync('/sys/fs/cgroup/pids/cgroup.procs');
   if (need === 'tracefs') return existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events');
+  if (need === 'kustomize-v5') return hasKustomizeV5();
   return onPath(need);
+}
+
+/** kubectl with kustomize v5 built in (Debian's kubernetes-client 1.20 has none). */
+function hasKustomizeV5(): boolean {
+  try {
+    return /Kustomize Version: v5/.test(execFileSync('kubectl', ['version', '--client'], { encoding: 'utf8', timeout: 60_000 }));
+  } catch {
+    return false;
+  }
 }
 
 /** Whether an executable file named `tool` is in a directory of PATH, as `command -v` finds it. */
@@ -29,7 +43,13 @@ export function onPath(tool: string): boolean {
 export function missing(file: string, ...needs: Need[]): boolean {
   const absent = needs.filter((n) => !has(n));
   if (absent.length === 0) return false;
-  const message = `${file}: missing ${absent.join(', ')} (npm test installs them when run as root: scripts/prepare-host.sh)`;
+  const provided = absent.filter((n) => PREPARED.has(n));
+  const others = absent.filter((n) => !PREPARED.has(n));
+  const hints = [
+    provided.length > 0 ? `npm test provides ${provided.join(', ')} when run as root (scripts/prepare-host.sh)` : '',
+    others.length > 0 ? `npm test does not provide ${others.join(', ')}` : '',
+  ];
+  const message = `${file}: missing ${absent.join(', ')} (${hints.filter(Boolean).join('; ')})`;
   if (process.env.CI === 'true') throw new Error(`CI=true and ${message}`);
   process.stderr.write(`\n!!!!!!!! SKIPPED ${message} !!!!!!!!\n\n`);
   return true;

@@ -4,6 +4,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadInvocation } from '../../../src/config/load.js';
@@ -19,7 +20,6 @@ function config(...flags: string[]) {
   return loadInvocation(['--sources', 'nethogs', '--nethogs-path', FAKE, ...flags], {}).config;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sent = (incs: readonly Increment[] = [], pid = 4242) => incs.filter((i) => i.pid === pid).reduce((s, i) => s + i.txBytes, 0);
 
 describe('nethogs source around a stand-in nethogs', () => {

@@ -1,11 +1,12 @@
 // hostIO.readLinks and hostIO.readLines, which the procfs source reads fd tables and net tables
 // with, on the real /proc. (They belong with src/host/io.ts; they are here beside their caller.)
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostIO } from '../../../src/host/io.js';
+import { readlinkOrEmpty } from '../../helpers/links.js';
 
 describe('hostIO.readLinks', () => {
   let server: net.Server;
@@ -32,7 +33,16 @@ describe('hostIO.readLinks', () => {
     expect(names).toContain(socketFd);
     expect(targets[names.indexOf(socketFd)]).toBeUndefined();
     expect(targets.filter((t) => t === undefined)).toHaveLength(1);
-    expect(targets.filter((t) => typeof t === 'string' && t !== '').length).toBe(names.length - 1 - targets.filter((t) => t === '').length);
+    // Every other link is read, to its target: on a directory whose links cannot change meanwhile.
+    const links = mkdtempSync(join(tmpdir(), 'read-links-'));
+    try {
+      for (const name of ['3', '4', '5']) symlinkSync(`target-${name}`, join(links, name));
+      const table = await hostIO.readLinks!(links, (name) => name === '4');
+      const byName = Object.fromEntries(table.names.map((name, i) => [name, table.targets[i]]));
+      expect(byName).toStrictEqual({ 3: 'target-3', 4: undefined, 5: 'target-5' });
+    } finally {
+      rmSync(links, { recursive: true, force: true });
+    }
   });
 
   it('rejects with ENOENT for a process that is gone', async () => {
@@ -64,11 +74,3 @@ describe('hostIO.readLines', () => {
     expect(readFileSync('/proc/self/net/tcp', 'utf8').split('\n', 1)[0]).toBe(blocks[0]!.split('\n', 1)[0]);
   });
 });
-
-function readlinkOrEmpty(path: string): string {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return '';
-  }
-}

@@ -1,11 +1,12 @@
 // hostIO.runLines, which the ss source runs `ss` with: a real child's stdout, handed over in
 // blocks of whole lines, spooled through an unlinked temp file or, without room for one, a pipe.
 // (It belongs with src/host/io.ts; it is here beside its one caller.)
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostIO } from '../../../src/host/io.js';
+import { readlinkOrEmpty } from '../../helpers/links.js';
 
 /** A child printing `text` to stdout (kept in a file: an argument holds at most 128 KiB). */
 function printing(text: string): [string, string[]] {
@@ -45,14 +46,7 @@ afterEach(() => {
 /** Files this process has open in the spool directory: unlinked ones read `… (deleted)`. */
 function openSpools(): string[] {
   const fds = readdirSync('/proc/self/fd');
-  return fds.map((fd) => readlinkOr(`/proc/self/fd/${fd}`)).filter((target) => target.startsWith(`${spoolDir}/`));
-}
-function readlinkOr(path: string): string {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return '';
-  }
+  return fds.map((fd) => readlinkOrEmpty(`/proc/self/fd/${fd}`)).filter((target) => target.startsWith(`${spoolDir}/`));
 }
 
 describe.each([
