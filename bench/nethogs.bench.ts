@@ -6,16 +6,19 @@
 // Then nethogs's undercount: a 20 MiB burst at full rate against the same paced at 6 MB/s, as the
 // agent reports them next to the payload and the device's own byte counter.
 // Figures are printed, never asserted. Needs root, nethogs, bpftrace (with tracefs), ip and ss.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startSourceAgent, type SourceAgent } from './support/cli-agent.js';
+import { processCpuMs as cpuMs } from './support/cpu.mjs';
 import { positiveInt } from './support/env.js';
 import type { BenchReport } from './support/report.js';
 import { summarize } from './support/stats.js';
 import { formatTable, ms } from './support/table.js';
 import { createNamespace, type TestNamespace } from '../test/helpers/netns.js';
 import { killAll, peer, type Child } from '../test/helpers/processes.js';
+import { valueOf, type Sample } from '../test/helpers/prometheus-text.js';
 import { onPath } from '../test/helpers/requirements.js';
 
 const ROUNDS = positiveInt('BENCH_NETHOGS_ROUNDS', 3);
@@ -25,21 +28,11 @@ const STREAM_RATE = 6_000_000;
 const BURST_BYTES = 20 * 1024 * 1024;
 /** The integration test's shaping: nethogs maps a new connection before bulk data flows. */
 const START_DELAY_MS = 3000;
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 /** The veth's subnet: 10.213.<slot>.0/30, apart from the integration tests' slots. */
 const VETH_SLOT = 240;
-/** USER_HZ: the unit of utime and stime in /proc/PID/stat. */
-const TICK_MS = 10;
 
 type Variant = 'none' | 'nethogs' | 'ebpf';
 const TOOL: Record<Exclude<Variant, 'none'>, string> = { nethogs: 'nethogs', ebpf: 'bpftrace' };
-
-interface Agent {
-  proc: ChildProcess;
-  port: number;
-  child: number;
-  stop(): Promise<void>;
-}
 
 interface RoundSample {
   agentMs: number;
@@ -50,8 +43,6 @@ interface RoundSample {
   wireBytes: number;
 }
 
-const live = new Set<ChildProcess>();
-
 export async function run(): Promise<BenchReport> {
   const absent = ['nethogs', 'bpftrace', 'ip', 'ss'].filter((tool) => !onPath(tool));
   if (process.getuid?.() !== 0 || absent.length > 0) {
@@ -61,8 +52,7 @@ export async function run(): Promise<BenchReport> {
   }
   const veth = createNamespace(VETH_SLOT);
   const cleanUp = async (): Promise<void> => {
-    await Promise.all([...live].map((p) => kill(p)));
-    await killAll();
+    await killAll(); // the agents too
     veth.remove();
   };
   const interrupted = (): void => void cleanUp().finally(() => process.exit(130));
@@ -120,19 +110,19 @@ async function streamRound(veth: TestNamespace, variant: Variant): Promise<Round
   try {
     const sink = veth.peer('sink', veth.nsAddress);
     const { port } = await sink.next('port');
-    const before = { wire: wireTx(veth), agent: agent ? cpuMs(agent.proc.pid!) : 0, child: agent ? cpuMs(agent.child) : 0 };
+    const before = { wire: wireTx(veth), agent: agent ? cpuMs(agent.agent.child.pid) : 0, child: agent ? cpuMs(agent.toolPid) : 0 };
     const sender = peer('send-paced', veth.nsAddress, port, STREAM_BYTES, STREAM_RATE, START_DELAY_MS);
     const trafficBefore = cpuMs(sender.proc.pid!) + cpuMs(sink.proc.pid!);
     await sender.next('sent', 120_000);
     await delivered(sink, STREAM_BYTES);
     await sleep(2500); // the agent's last collection
     const sample: RoundSample = {
-      agentMs: agent ? cpuMs(agent.proc.pid!) - before.agent : 0,
-      childMs: agent ? cpuMs(agent.child) - before.child : 0,
+      agentMs: agent ? cpuMs(agent.agent.child.pid) - before.agent : 0,
+      childMs: agent ? cpuMs(agent.toolPid) - before.child : 0,
       trafficMs: cpuMs(sender.proc.pid!) + cpuMs(sink.proc.pid!) - trafficBefore,
       wireBytes: wireTx(veth) - before.wire,
     };
-    if (agent) sample.counted = await transmitted(agent, sender.proc.pid!);
+    if (agent) sample.counted = transmitted(await agent.agent.scrape(), sender.pid);
     await Promise.all([sender.kill(), sink.kill()]);
     return sample;
   } finally {
@@ -166,14 +156,15 @@ async function undercount(veth: TestNamespace): Promise<BurstResult[]> {
         const sink = veth.peer('sink', veth.nsAddress);
         const { port } = await sink.next('port');
         const wire0 = wireTx(veth);
-        const kernel0 = await transmitted(agent, 0);
+        const kernel0 = transmitted(await agent.agent.scrape(), 0);
         const sender = peer(...kind.args(port));
         await sender.next('sent', 120_000);
         await delivered(sink, BURST_BYTES);
         await sleep(2500);
+        const samples = await agent.agent.scrape();
         results[k]!.wire.push(wireTx(veth) - wire0);
-        results[k]!.counted.push(await transmitted(agent, sender.proc.pid!));
-        results[k]!.kernel.push((await transmitted(agent, 0)) - kernel0);
+        results[k]!.counted.push(transmitted(samples, sender.pid));
+        results[k]!.kernel.push(transmitted(samples, 0) - kernel0);
         const r = results[k]!;
         console.log(`${kind.label}: nethogs ${r.counted.at(-1)} B to the sender, ${r.kernel.at(-1)} B to [kernel]; device ${r.wire.at(-1)} B; payload ${BURST_BYTES} B`);
         await Promise.all([sender.kill(), sink.kill()]);
@@ -230,51 +221,13 @@ function summaryLines(samples: Record<Variant, RoundSample[]>, bursts: readonly 
 // ---------------------------------------------------------------------------------------------
 // Processes and the host
 
-async function startAgent(source: Exclude<Variant, 'none'>, veth: TestNamespace): Promise<Agent> {
-  const proc = spawn(
-    process.execPath,
-    [CLI, 'run', '--sources', source, '--interval', '1s', '--prometheus-host', '127.0.0.1', '--prometheus-port', '0', '--no-otlp'],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NETPROC_NETHOGS_DEVICES: veth.hostIf } },
-  );
-  live.add(proc);
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const stop = async (): Promise<void> => kill(proc, 'SIGTERM');
-  try {
-    const port = await until(
-      async () => {
-        const match = /"url":"http:\/\/[^"]*:(\d+)\/metrics"/.exec(stderr);
-        return match ? Number(match[1]) : undefined;
-      },
-      30_000,
-      () => `the ${source} agent to listen; stderr: ${stderr}`,
-    );
-    await until(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined), 60_000, () => `the ${source} agent to be ready; stderr: ${stderr}`);
-    const child = await until(async () => childPid(proc.pid!, TOOL[source]), 10_000, () => `${TOOL[source]} under the agent`);
-    return { proc, port, child, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
-
-function childPid(parent: number, name: string): number | undefined {
-  try {
-    const out = execFileSync('pgrep', ['-P', String(parent), '-x', name], { encoding: 'utf8' }).trim();
-    return out === '' ? undefined : Number(out.split('\n')[0]);
-  } catch {
-    return undefined;
-  }
+function startAgent(source: Exclude<Variant, 'none'>, veth: TestNamespace): Promise<SourceAgent> {
+  return startSourceAgent(source, TOOL[source], { NETPROC_NETHOGS_DEVICES: veth.hostIf });
 }
 
 /** Bytes the agent credits to `pid` as transmitted, all transports. */
-async function transmitted(agent: Agent, pid: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('process_network_transmit_bytes_total{') && line.includes(`process_pid="${pid}"`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
+function transmitted(samples: readonly Sample[], pid: number): number {
+  return valueOf(samples, 'process_network_transmit_bytes_total', { process_pid: pid }) ?? 0;
 }
 
 async function delivered(sink: Child, bytes: number): Promise<void> {
@@ -285,44 +238,6 @@ async function delivered(sink: Child, bytes: number): Promise<void> {
   }
 }
 
-async function kill(proc: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  live.delete(proc);
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  proc.kill(signal);
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** User + system CPU of a live process, in ms (0 once it is gone). */
-function cpuMs(pid: number): number {
-  const path = `/proc/${pid}/stat`;
-  if (!existsSync(path)) return 0;
-  const stat = readFileSync(path, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15; the fields after the comm start at field 3.
-  return (Number(fields[14 - 3]) + Number(fields[15 - 3])) * TICK_MS;
-}
-
 function wireTx(veth: TestNamespace): number {
   return Number(readFileSync(`/sys/class/net/${veth.hostIf}/statistics/tx_bytes`, 'utf8'));
-}
-
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await sleep(100);
-  }
-}
-
-function sleep(msToWait: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, msToWait));
 }

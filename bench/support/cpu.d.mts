@@ -1,5 +1,3 @@
-/** USER_HZ: the unit of the times in /proc/PID/stat; 100 on every mainstream Linux ABI. */
-export declare const CLOCK_TICKS_PER_SECOND: number;
 /** The resolution of childCpuMs(): one clock tick. */
 export declare const CHILD_CPU_RESOLUTION_MS: number;
 /**
@@ -8,5 +6,7 @@ export declare const CHILD_CPU_RESOLUTION_MS: number;
  * so the difference of two readings is within one tick (10 ms) of the truth.
  */
 export declare function childCpuMs(): number;
+/** User + system CPU of process `pid` so far, in ms, to one clock tick (10 ms); 0 once it is gone. */
+export declare function processCpuMs(pid: number): number;
 /** User + system CPU of this process, every thread included (libuv pool, GC), to the microsecond. */
 export declare function selfCpuMs(): number;

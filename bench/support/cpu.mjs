@@ -3,18 +3,32 @@
 import { readFileSync } from 'node:fs';
 
 /** USER_HZ: the unit of the times in /proc/PID/stat; 100 on every mainstream Linux ABI. */
-export const CLOCK_TICKS_PER_SECOND = 100;
+const CLOCK_TICKS_PER_SECOND = 100;
 export const CHILD_CPU_RESOLUTION_MS = 1000 / CLOCK_TICKS_PER_SECOND;
 
-// cutime and cstime are fields 16 and 17 of /proc/PID/stat; the fields after the comm, which
-// may hold spaces and ')', start at field 3 (state).
+// Fields of /proc/PID/stat, counted from those after the comm (which may hold spaces and ')'):
+// they start at field 3 (state). utime and stime are fields 14 and 15, cutime and cstime 16 and 17.
+const UTIME_AFTER_COMM = 14 - 3;
 const CUTIME_AFTER_COMM = 16 - 3;
 
-export function childCpuMs() {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
+/** The sum of two adjacent tick fields of a stat line, from `index` on, in ms. */
+function ticksMs(stat, index) {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[CUTIME_AFTER_COMM]) + Number(fields[CUTIME_AFTER_COMM + 1]);
-  return ticks * CHILD_CPU_RESOLUTION_MS;
+  return (Number(fields[index]) + Number(fields[index + 1])) * CHILD_CPU_RESOLUTION_MS;
+}
+
+export function childCpuMs() {
+  return ticksMs(readFileSync('/proc/self/stat', 'utf8'), CUTIME_AFTER_COMM);
+}
+
+export function processCpuMs(pid) {
+  let stat;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  return ticksMs(stat, UTIME_AFTER_COMM);
 }
 
 export function selfCpuMs() {

@@ -15,7 +15,6 @@ const STOP_TIMEOUT_MS = 15_000;
 export interface Holder {
   pid: number;
   port: number;
-  established: number;
   stop(): Promise<void>;
 }
 
@@ -28,7 +27,7 @@ export async function startHolder(pairs: number): Promise<Holder> {
   const stop = (): Promise<void> => stopChild(proc, exited, STOP_TIMEOUT_MS);
   try {
     const ready = await readyLine(proc, () => stderr);
-    return { pid: ready.pid, port: ready.port, established: ready.established, stop };
+    return { pid: ready.pid, port: ready.port, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -56,7 +55,6 @@ function hardFdLimit(): number {
 interface Ready {
   pid: number;
   port: number;
-  established: number;
 }
 
 function readyLine(proc: ChildProcess, stderr: () => string): Promise<Ready> {

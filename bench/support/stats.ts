@@ -1,7 +1,6 @@
 // Summaries of repeated measurements.
 
 export interface Summary {
-  n: number;
   median: number;
   p90: number;
   mean: number;
@@ -13,7 +12,6 @@ export function summarize(values: readonly number[]): Summary {
   if (values.length === 0) throw new Error('no measurements');
   const sorted = [...values].sort((a, b) => a - b);
   return {
-    n: sorted.length,
     median: quantile(sorted, 0.5),
     p90: quantile(sorted, 0.9),
     mean: sorted.reduce((sum, v) => sum + v, 0) / sorted.length,

@@ -1,10 +1,10 @@
-// Stopping a child the bench started: SIGTERM, then SIGKILL if it has not gone within a deadline.
+// Stopping a child the bench started: SIGTERM (or `signal`), then SIGKILL if it has not gone within a deadline.
 import type { ChildProcess } from 'node:child_process';
 
 /** `exited` resolves once the child is gone (its 'exit' or 'close' event, listened for before). */
-export async function stopChild(proc: ChildProcess, exited: Promise<void>, timeoutMs: number): Promise<void> {
+export async function stopChild(proc: ChildProcess, exited: Promise<void>, timeoutMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
-  proc.kill('SIGTERM');
+  proc.kill(signal);
   const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
   await exited;
   clearTimeout(timer);
