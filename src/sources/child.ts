@@ -17,7 +17,7 @@ export interface ChildSpec {
   pdeathsig: boolean;
   onLine(line: string): void;
   onStderr?(line: string): void;
-  /** Which stderr line says why the child exited: the last it matches (default: /error|fail/i). */
+  /** Which stderr line says why the child exited: the last it matches (default: looksLikeError). */
   isErrorLine?(line: string): boolean;
 }
 
@@ -57,8 +57,7 @@ export class SupervisedChild {
     });
     this.exit = child.then((result) => {
       const how = result.signal ? `signal ${result.signal}` : `code ${result.exitCode}`;
-      const isError = spec.isErrorLine ?? ((l: string) => /error|fail/i.test(l));
-      const why = [...this.stderr].reverse().find(isError) ?? this.stderr.at(-1);
+      const why = [...this.stderr].reverse().find(spec.isErrorLine ?? looksLikeError) ?? this.stderr.at(-1);
       this.exitReason = `${spec.file} exited with ${how}${why ? `: ${why}` : ''}`;
     });
   }
@@ -102,6 +101,11 @@ export class SupervisedChild {
     await this.exit;
     clearTimeout(timer);
   }
+}
+
+/** A stderr line that says something failed. */
+export function looksLikeError(line: string): boolean {
+  return /error|fail/i.test(line);
 }
 
 /** The probe's warning when hasSetpriv is false. */

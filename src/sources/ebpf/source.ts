@@ -4,7 +4,7 @@
 import { parseDuration } from '../../config/duration.js';
 import { hasCap, missingCaps, shortCapName } from '../../host/capabilities.js';
 import { BPF_LOAD, PID_MAPPING } from '../capabilities.js';
-import { hasSetpriv, setprivWarning, SupervisedChild } from '../child.js';
+import { hasSetpriv, looksLikeError, setprivWarning, SupervisedChild } from '../child.js';
 import type { SourceContext } from '../context.js';
 import { mergeIncrements } from '../increments.js';
 import type { Collection, Increment, Problem, ProbeResult, Source } from '../types.js';
@@ -145,7 +145,7 @@ export function createEbpfSource(ctx: SourceContext): Source {
         onLine: feed,
         onStderr: feed,
         // bpftrace prints a harmless RLIMIT_MEMLOCK "ERROR" first on every start (see parse.ts).
-        isErrorLine: (line) => /error|fail/i.test(line) && !/RLIMIT_MEMLOCK/.test(line),
+        isErrorLine: (line) => looksLikeError(line) && !line.includes('RLIMIT_MEMLOCK'),
       });
       await child.startUntil(ready, parseDuration(settings.startTimeout) ?? 60_000, {
         exited: 'bpftrace exited before its probes attached',

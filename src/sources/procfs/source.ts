@@ -280,7 +280,7 @@ async function readFdTable(io: HostIO, root: string, owner: number, scan: Scan, 
     state.tables.delete(owner);
   } else if (cached) {
     scan.fromCache.push(owner);
-    state.tables.set(owner, { ...cached, fds });
+    cached.fds = fds;
   } else {
     state.tables.set(owner, { startTicks, fds, readWholeAtMs: now });
   }
