@@ -1,13 +1,14 @@
 // Bad input stops the agent before anything starts: exit code 2, one line on stderr naming the key,
 // no stack trace, nothing on stdout, and the metrics port never opened.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netproc-bad-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const write = (name: string, text: string): string => {
   writeFileSync(join(dir, name), text);
   return join(dir, name);

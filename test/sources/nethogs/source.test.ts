@@ -1,7 +1,7 @@
 // The nethogs source around a stand-in child (test/fixtures/nethogs/fake-nethogs.mjs) that
 // prints nethogs's trace output fast and logs which blocks it ended; and its probe() against a
 // host given as data.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,10 +25,18 @@ const sent = (incs: readonly Increment[] = [], pid = 4242) => incs.filter((i) =>
 describe('nethogs source around a stand-in nethogs', () => {
   let source: Source | undefined;
   const env = { ...process.env };
+  /** Directories a test made for the stand-in's logs. */
+  const dirs: string[] = [];
+  const tempDir = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'netproc-fake-nethogs-'));
+    dirs.push(dir);
+    return dir;
+  };
   afterEach(async () => {
     await source?.stop?.();
     source = undefined;
     process.env = { ...env };
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
   it('starts at the first refresh and hands on the growth of the totals, named and as tcp', async () => {
@@ -50,7 +58,7 @@ describe('nethogs source around a stand-in nethogs', () => {
   // to arrive whole (nethogs prints a block in one burst, then idles until the next refresh).
   // So each child is credited at least the last block it ended, and at most the last it printed.
   it('restarts nethogs every nethogs.restartEvery, each child counted from zero, between the blocks it ended and printed', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'netproc-fake-nethogs-'));
+    const dir = tempDir();
     // Four children print blocks, each replaced as soon as it is due; the fifth stays silent.
     Object.assign(process.env, { FAKE_NETHOGS_DIR: dir, FAKE_NETHOGS_SILENT_AFTER: '4' });
     source = createNethogsSource({ config: config('--nethogs-restart-every', '1ms'), io: hostIO, privileges: ROOT });
