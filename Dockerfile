@@ -10,7 +10,7 @@
 #   docker build --target nonroot -t netproc-agent:0.1.0-nonroot .
 # Never built here (no Docker engine on the development machines); test/deploy checks its text.
 
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

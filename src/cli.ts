@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // netproc-agent: per-process network traffic as OpenTelemetry metrics.
+// First, before any dependency is evaluated: refuse an older Node.js with one line.
+import './node-version.js';
 import { doctorCommand } from './commands/doctor.js';
 import { onceCommand } from './commands/once.js';
 import { runCommand } from './commands/run.js';

@@ -1,9 +1,9 @@
 // The bench's handle on an agent-worker.mjs process: one collection cycle per request.
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { stopChild } from './stop.js';
 
-const WORKER = fileURLToPath(new URL('./agent-worker.mjs', import.meta.url));
+const WORKER = join(import.meta.dirname, 'agent-worker.mjs');
 const STOP_TIMEOUT_MS = 5_000;
 
 /** One cycle, as the agent's process measured it. */

@@ -2,10 +2,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { stopChild } from './stop.js';
 
-const SCRIPT = fileURLToPath(new URL('../hold-sockets.mjs', import.meta.url));
+const SCRIPT = join(import.meta.dirname, '../hold-sockets.mjs');
 /** Descriptors the helper needs besides its sockets: stdio, libuv, V8. */
 const SPARE_FDS = 64;
 const READY_TIMEOUT_MS = 120_000;

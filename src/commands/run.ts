@@ -2,9 +2,11 @@
 import type { Logger } from 'pino';
 import { startAgent } from '../agent.js';
 import type { AgentConfig } from '../config/schema.js';
+import { VERSION } from '../version.js';
 
 export async function runCommand(config: AgentConfig, logger: Logger): Promise<number> {
   const agent = await startAgent(config, logger);
+  logger.info({ version: VERSION, node: process.version }, 'netproc-agent running');
   return new Promise((resolve) => {
     let stopping = false;
     const shutdown = (signal: NodeJS.Signals): void => {

@@ -12,6 +12,9 @@ export function agentResource(config: AgentConfig): Resource {
     'host.name': hostName,
     // Unique per agent, or two agents' series collide behind the Collector.
     'service.instance.id': config.instanceId || hostName,
+    // The runtime the agent runs on (semconv process.runtime.*), shown in target_info.
+    'process.runtime.name': 'nodejs',
+    'process.runtime.version': process.versions.node,
   });
   return defaults.merge(detectResources({ detectors: [envDetector] }));
 }

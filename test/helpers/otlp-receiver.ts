@@ -4,7 +4,6 @@
 // field numbers kept in test/fixtures/otlp/*.proto. 64-bit fields are decoded exactly: timestamps and
 // int values as bigint, with `value` a number (exact below 2^53, which byte counters stay under).
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { basename, join } from 'node:path';
 import {
   Server,
@@ -16,7 +15,7 @@ import {
 } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 
-const PROTO_DIR = fileURLToPath(new URL('../fixtures/otlp/', import.meta.url));
+const PROTO_DIR = join(import.meta.dirname, '../fixtures/otlp');
 const EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
 
 export type AnyValueKind = 'string' | 'bool' | 'int' | 'double' | 'array' | 'kvlist' | 'bytes' | 'empty';

@@ -1,11 +1,11 @@
 // Child processes started by tests, each tracked so that afterAll can kill every one of them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const PEER = fileURLToPath(new URL('./peer.mjs', import.meta.url));
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+export const REPO = join(import.meta.dirname, '../..');
+export const PEER = join(import.meta.dirname, 'peer.mjs');
+export const CLI = join(import.meta.dirname, '../../dist/cli.js');
 
 /** Every number a peer reports (see peer.mjs). */
 export type PeerEvent = Record<'port' | 'sent' | 'open' | 'done' | 'received' | 'closed' | 'datagrams' | 'bytes', number>;

@@ -2,7 +2,10 @@
 import type { Reporter, TestModule } from 'vitest/node';
 
 export default class SummaryReporter implements Reporter {
-  private line = '';
+  onInit(): void {
+    // The runtime every test and every agent it starts runs on (they use process.execPath).
+    process.stdout.write(`tests run on Node.js ${process.version} (${process.execPath})\n`);
+  }
 
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
     let passed = 0;
@@ -19,10 +22,7 @@ export default class SummaryReporter implements Reporter {
       // A file that failed before defining any test (e.g. a requirement missing under CI) counts as a failure.
       if (tests.length === 0 && mod.state() === 'failed') failed++;
     }
-    this.line = `${passed} passed, ${failed} failed, ${skipped} skipped`;
-  }
-
-  onFinished(): void {
-    process.stdout.write(`\n${this.line}\n`);
+    // After the default reporter's summary (reporters run in order). Vitest 5 has no onFinished.
+    process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
 }

@@ -1,5 +1,5 @@
 // The `top` screen, rendered with Ink: fits an 80x24 terminal, keys r/t/p/c sort, q or Ctrl-C quit.
-import { Box, Text, useApp, useInput, useStdout } from 'ink';
+import { Box, Text, useApp, useInput, useWindowSize } from 'ink';
 import { useEffect, useState } from 'react';
 import type { Snapshot } from '../../aggregation/snapshot.js';
 import { SORT_KEYS, humanBytes, topRows, type SortKey, type TopRow } from './model.js';
@@ -36,7 +36,7 @@ function line(cells: readonly string[]): string {
 
 export function TopView({ feed, initialSort }: { feed: Feed; initialSort: SortKey }) {
   const { exit } = useApp();
-  const { stdout } = useStdout();
+  const { rows: height } = useWindowSize();
   const [sort, setSort] = useState<SortKey>(initialSort);
   const [snapshots, setSnapshots] = useState<{ previous?: Snapshot; current?: Snapshot }>({});
 
@@ -51,7 +51,7 @@ export function TopView({ feed, initialSort }: { feed: Feed; initialSort: SortKe
   });
 
   // Header, column titles and footer take 3 rows; one spare keeps Ink from clearing the screen.
-  const room = Math.max(1, (stdout.rows || 24) - 4);
+  const room = Math.max(1, (height || 24) - 4);
   const rows = snapshots.current ? topRows(snapshots.previous, snapshots.current, sort).slice(0, room) : [];
   return (
     <Box flexDirection="column">
