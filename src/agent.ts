@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { Aggregator } from './aggregation/aggregator.js';
 import { Collector } from './collection/collector.js';
-import { parseDuration } from './config/duration.js';
 import { ConfigError } from './config/load.js';
 import type { AgentConfig } from './config/schema.js';
 import { readPrivileges } from './host/capabilities.js';
@@ -15,8 +14,10 @@ import { registerSelfMetrics } from './instruments/self-metrics.js';
 import { createOtlpReader, ExportHealth, resolveOtlp } from './exporters/otlp.js';
 import { createPrometheusReader, startMetricsServer, type MetricsServer } from './exporters/prometheus.js';
 import { agentResource } from './exporters/resource.js';
-import { createSources } from './sources/registry.js';
-import type { HostIO, Source } from './sources/types.js';
+import type { HostIO } from './host/types.js';
+import { createSources } from './sources/definition.js';
+import { SOURCES } from './sources/registry.js';
+import type { Source } from './sources/types.js';
 import { VERSION } from './version.js';
 import { INSTRUMENTATION_SCOPE } from './semconv.js';
 
@@ -31,7 +32,7 @@ export interface Core {
 /** Sources, aggregation and the collector, probed and ready for cycles. */
 export async function buildCore(config: AgentConfig, logger: Logger, io: HostIO = hostIO): Promise<Core> {
   const privileges = await readPrivileges(io, config.procRoot);
-  const sources = createSources(config.sources, { config, io, privileges });
+  const sources = await createSources(config.sources, SOURCES, config, { io, privileges, logger });
   const resolver = await ProcessResolver.create(io, config.procRoot);
   const aggregator = new Aggregator(resolver, {
     retainCycles: RETAIN_CYCLES,
@@ -40,13 +41,9 @@ export async function buildCore(config: AgentConfig, logger: Logger, io: HostIO 
     now: io.now,
     pods: new PodIndex(io, config.kubernetes.containerLogs),
   });
-  const collector = new Collector(sources, aggregator, { intervalMs: intervalMs(config), logger, now: io.now });
+  const collector = new Collector(sources, aggregator, { intervalMs: config.interval, reprobeMs: config.reprobeInterval, logger, now: io.now });
   await collector.init();
   return { sources, collector };
-}
-
-function intervalMs(config: AgentConfig): number {
-  return parseDuration(config.interval)!;
 }
 
 export interface RunningAgent {

@@ -9,6 +9,8 @@ import { HealthBook } from './health.js';
 import { familiesBySource, selectSources, type Assignment } from './selection.js';
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+/** A source unusable at start is probed again at doubling intervals, up to this many times reprobeMs. */
+const MAX_REPROBE_FACTOR = 8;
 
 interface Down {
   retryAtMs: number;
@@ -17,18 +19,21 @@ interface Down {
 
 export interface CollectorOptions {
   intervalMs: number;
+  /** How long after a probe that found a source unusable it is probed again (then with backoff). */
+  reprobeMs: number;
   logger: Logger;
   now?: () => number;
 }
 
 export class Collector {
   readonly health: HealthBook;
-  readonly probes = new Map<string, ProbeResult>();
   assignment: Assignment = new Map();
   snapshot: Snapshot;
   private readonly usable = new Set<string>();
   /** Sources whose last attempt failed; they sit out until their retry time. */
   private readonly failures = new Map<string, Down>();
+  /** Sources that could not run when last probed; probed again at retryAtMs. */
+  private readonly unusable = new Map<string, Down>();
   private readonly started = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -52,10 +57,7 @@ export class Collector {
     await Promise.all(
       this.sources.map(async (source) => {
         const result = await source.probe();
-        this.probes.set(source.name, result);
-        if (result.usable) this.usable.add(source.name);
-        // A usable source on standby counts as up until a collection says otherwise.
-        this.health.get(source.name).up = result.usable;
+        this.probed(source.name, result);
         for (const p of result.problems) logger.warn({ source: source.name, fix: p.fix }, `source unusable: ${p.what}`);
         for (const p of result.warnings) logger.warn({ source: source.name, fix: p.fix }, `source degraded: ${p.what}`);
       }),
@@ -63,6 +65,35 @@ export class Collector {
     this.assignment = selectSources(this.sources, this.usable);
     // Streaming sources start in their first collection, where a failure to start is a fallback.
     logger.info({ assignment: Object.fromEntries(this.assignment) }, 'sources selected');
+  }
+
+  /** Records a probe: a usable source joins the selection, an unusable one is probed again later. */
+  private probed(name: string, result: ProbeResult): void {
+    // A usable source on standby counts as up until a collection says otherwise.
+    this.health.get(name).up = result.usable;
+    if (result.usable) {
+      this.usable.add(name);
+      this.unusable.delete(name);
+      return;
+    }
+    const previous = this.unusable.get(name);
+    const backoffMs = previous ? Math.min(previous.backoffMs * 2, this.options.reprobeMs * MAX_REPROBE_FACTOR) : this.options.reprobeMs;
+    this.unusable.set(name, { retryAtMs: this.now() + backoffMs, backoffMs });
+  }
+
+  /**
+   * Probes again the sources that could not run, when their time has come. One that can run now
+   * (a tool installed, tracefs mounted) takes over the families it is preferred for in this
+   * cycle, from a baseline, as after a recovery: nothing is counted twice.
+   */
+  private async reprobe(): Promise<void> {
+    const now = this.now();
+    const due = this.sources.filter((s) => (this.unusable.get(s.name)?.retryAtMs ?? Infinity) <= now);
+    for (const source of due) {
+      const result = await source.probe();
+      this.probed(source.name, result);
+      if (result.usable) this.options.logger.info({ source: source.name }, 'source became usable');
+    }
   }
 
   /** Families that at least one configured, usable source can measure. */
@@ -82,6 +113,7 @@ export class Collector {
 
   /** One collection cycle; never throws. */
   async collectOnce(): Promise<Snapshot> {
+    await this.reprobe();
     this.aggregator.beginCycle();
     const served = new Set<Family>();
     for (;;) {

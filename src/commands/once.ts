@@ -2,7 +2,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { buildCore } from '../agent.js';
-import { parseDuration } from '../config/duration.js';
 import type { AgentConfig } from '../config/schema.js';
 import { OPTIONAL_PROCESS_ATTRIBUTES, seriesKey, type ProcessSeries, type Snapshot } from '../aggregation/snapshot.js';
 
@@ -24,7 +23,7 @@ interface Row {
 }
 
 export async function onceCommand(config: AgentConfig, logger: Logger): Promise<number> {
-  const durationMs = parseDuration(config.once.duration)!;
+  const durationMs = config.once.duration;
   const { collector } = await buildCore(config, logger);
   try {
     const first = await collector.collectOnce();

@@ -4,7 +4,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import convict from 'convict';
 import { parse as parseYaml } from 'yaml';
-import { schema, type AgentConfig } from './schema.js';
+import { parseDuration } from './duration.js';
+import { isKey, type Fragment, type Key } from './keys.js';
+import { buildSchema, schema, sourcesFormat, type AgentConfig } from './schema.js';
+import type { SourceDefinition } from '../sources/definition.js';
+import { SOURCES } from '../sources/registry.js';
 
 export const COMMANDS = ['run', 'once', 'doctor', 'top'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -19,30 +23,24 @@ export interface Invocation {
   configFile?: string;
 }
 
-interface SchemaLeaf {
-  arg?: string;
-  format: unknown;
-  doc: string;
-}
-
 /** Every leaf of the schema with its dotted key. */
-export function schemaLeaves(node: object = schema, prefix = ''): Array<[string, SchemaLeaf]> {
-  const leaves: Array<[string, SchemaLeaf]> = [];
-  for (const [key, value] of Object.entries(node)) {
-    const path = prefix ? `${prefix}.${key}` : key;
-    if (value && typeof value === 'object' && 'doc' in value) leaves.push([path, value as SchemaLeaf]);
-    else leaves.push(...schemaLeaves(value as object, path));
+export function schemaLeaves(node: Fragment = schema, prefix = ''): Array<[string, Key]> {
+  const leaves: Array<[string, Key]> = [];
+  for (const [name, value] of Object.entries(node)) {
+    const path = prefix ? `${prefix}.${name}` : name;
+    if (isKey(value)) leaves.push([path, value]);
+    else leaves.push(...schemaLeaves(value, path));
   }
   return leaves;
 }
 
-function flagOptions(): NonNullable<ParseArgsConfig['options']> {
+function flagOptions(tree: Fragment): NonNullable<ParseArgsConfig['options']> {
   const options: NonNullable<ParseArgsConfig['options']> = {
     config: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean' },
   };
-  for (const [, leaf] of schemaLeaves()) {
+  for (const [, leaf] of schemaLeaves(tree)) {
     if (!leaf.arg) continue;
     if (leaf.format === Boolean) {
       options[leaf.arg] = { type: 'boolean' };
@@ -54,7 +52,16 @@ function flagOptions(): NonNullable<ParseArgsConfig['options']> {
   return options;
 }
 
-export function loadInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation {
+/**
+ * The command and configuration of a command line. `definitions` are the sources it may name
+ * (the registry; a test adds its own).
+ */
+export function loadInvocation(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  definitions: readonly SourceDefinition[] = SOURCES,
+): Invocation {
+  const tree = definitions === SOURCES ? schema : buildSchema(definitions);
   const [first, ...rest] = argv;
   let command: Invocation['command'] = 'run';
   let flags = [...argv];
@@ -68,14 +75,14 @@ export function loadInvocation(argv: readonly string[], env: NodeJS.ProcessEnv):
 
   let parsed;
   try {
-    parsed = parseArgs({ args: flags, options: flagOptions(), strict: true, allowPositionals: false, tokens: true });
+    parsed = parseArgs({ args: flags, options: flagOptions(tree), strict: true, allowPositionals: false, tokens: true });
   } catch (err) {
     throw new ConfigError(`flags: ${firstSentence((err as Error).message)}`);
   }
   if (parsed.values.help) command = 'help';
   if (parsed.values.version) command = 'version';
 
-  const config = convict(schema, { args: lastFlagWins(parsed.tokens ?? []), env });
+  const config = convict(forConvict(tree, sourcesFormat(definitions)) as convict.Schema<unknown>, { args: lastFlagWins(parsed.tokens ?? []), env });
   const configFile = (parsed.values.config as string | undefined) ?? env.NETPROC_CONFIG;
   if (configFile !== undefined) {
     const values = readConfigFile(configFile);
@@ -88,9 +95,9 @@ export function loadInvocation(argv: readonly string[], env: NodeJS.ProcessEnv):
   try {
     config.validate({ allowed: 'strict' });
   } catch (err) {
-    throw new ConfigError(convictMessage((err as Error).message));
+    throw new ConfigError(convictMessage((err as Error).message, tree));
   }
-  const result: Invocation = { command, config: config.getProperties() as AgentConfig };
+  const result: Invocation = { command, config: loadedValues(tree, config.getProperties() as Record<string, unknown>) as AgentConfig };
   if (configFile !== undefined) result.configFile = configFile;
   return result;
 }
@@ -135,13 +142,13 @@ function readConfigFile(path: string): object {
 }
 
 /** convict reports `key: message: value was X` per problem, one per line; keep the first. */
-function convictMessage(message: string): string {
+function convictMessage(message: string, tree: Fragment): string {
   const line = firstLine(message);
   const undeclared = /configuration param '([^']+)' not declared in the schema/.exec(line);
   if (undeclared) return `${undeclared[1]}: unknown configuration key`;
   // Say how the key is set, so the operator finds it whichever way they used.
   const key = line.slice(0, line.indexOf(':'));
-  const leaf = schemaLeaves().find(([path]) => path === key)?.[1] as (SchemaLeaf & { env?: string }) | undefined;
+  const leaf = schemaLeaves(tree).find(([path]) => path === key)?.[1];
   if (!leaf?.arg) return line;
   return `${key} (--${leaf.arg}, ${leaf.env})${line.slice(key.length)}`;
 }
@@ -154,4 +161,27 @@ function firstSentence(text: string): string {
   const line = firstLine(text);
   const end = line.indexOf('. ');
   return end > 0 ? line.slice(0, end) : line;
+}
+
+/** The schema as convict takes it: `source-list` becomes the format that knows the sources' names. */
+function forConvict(node: Fragment, sourceList: string): object {
+  const copy: Record<string, object> = {};
+  for (const [name, value] of Object.entries(node)) {
+    if (!isKey(value)) copy[name] = forConvict(value, sourceList);
+    else copy[name] = value.format === 'source-list' ? { ...value, format: sourceList } : value;
+  }
+  return copy;
+}
+
+/** Validated values as the agent uses them: durations in milliseconds ('' of an optional one: undefined). */
+function loadedValues(node: Fragment, raw: Record<string, unknown>): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(node)) {
+    const given = raw[name];
+    if (!isKey(value)) values[name] = loadedValues(value, (given ?? {}) as Record<string, unknown>);
+    else if (value.format === 'duration') values[name] = parseDuration(given);
+    else if (value.format === 'optional-duration') values[name] = given === '' ? undefined : parseDuration(given);
+    else values[name] = given;
+  }
+  return values;
 }

@@ -3,14 +3,13 @@ import { schemaLeaves } from './load.js';
 
 export function renderConfigReference(): string {
   const rows = schemaLeaves().map(([key, leaf]) => {
-    const l = leaf as typeof leaf & { env?: string; default: unknown };
-    const flag = l.arg ? (l.format === Boolean ? `\`--${l.arg}\` / \`--no-${l.arg}\`` : `\`--${l.arg}\``) : '';
-    return `| \`${key}\` | ${flag} | \`${l.env ?? ''}\` | \`${JSON.stringify(l.default)}\` | ${l.doc} |`;
+    const flag = leaf.arg ? (leaf.format === Boolean ? `\`--${leaf.arg}\` / \`--no-${leaf.arg}\`` : `\`--${leaf.arg}\``) : '';
+    return `| \`${key}\` | ${flag} | \`${leaf.env}\` | \`${JSON.stringify(leaf.default)}\` | ${leaf.doc} |`;
   });
   return [
     '# Configuration reference',
     '',
-    '<!-- Generated from src/config/schema.ts by `npm run docs:config`; test/docs keeps it in sync. -->',
+    '<!-- Generated from src/config/schema.ts and the sources\' config.ts by `npm run docs:config`; test/docs keeps it in sync. -->',
     '',
     'Precedence, lowest first: defaults, the config file (`--config FILE` or `NETPROC_CONFIG`, YAML or JSON),',
     '`NETPROC_*` environment variables, flags. Durations take a unit: `500ms`, `5s`, `1m`, `1h`.',

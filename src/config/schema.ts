@@ -1,9 +1,11 @@
-// Every configuration key: default, documentation, environment variable and flag.
+// Every configuration key: default, documentation, environment variable and flag. The agent's own
+// keys are here; each source's keys come from its definition (src/sources/<name>/config.ts).
 // docs/configuration.md is generated from this (npm run docs:config) and a test keeps them in sync.
 import convict from 'convict';
 import { parseDuration } from './duration.js';
-import { DEFAULT_MAP_KEYS } from '../sources/ebpf/parse.js';
-import { DEFAULT_SOURCES, SOURCE_NAMES } from '../sources/registry.js';
+import { key, type ConfigOf, type Fragment } from './keys.js';
+import type { SourceDefinition } from '../sources/definition.js';
+import { SOURCES, type SourceFragments } from '../sources/registry.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const OUTPUT_FORMATS = ['table', 'json'] as const;
@@ -16,21 +18,34 @@ function commaList(value: string): string[] {
     .filter((s) => s !== '');
 }
 
-convict.addFormat({
-  name: 'source-list',
-  coerce: commaList,
-  validate(value: unknown) {
-    if (!Array.isArray(value) || value.length === 0) {
-      throw new Error(`must be a non-empty list of sources from: ${SOURCE_NAMES.join(', ')}`);
-    }
-    for (const name of value) {
-      if (!SOURCE_NAMES.includes(name)) {
-        throw new Error(`unknown source ${JSON.stringify(name)}; accepted: ${SOURCE_NAMES.join(', ')}`);
+/** Source names a `source-list` key accepts, by the name of its convict format. */
+const sourceListFormats = new Set<string>();
+
+/**
+ * The convict format of a list of the given sources. convict's formats are global, so each set
+ * of definitions gets its own, named after them.
+ */
+function sourceListFormat(names: readonly string[]): string {
+  const name = `source-list(${names.join(',')})`;
+  if (sourceListFormats.has(name)) return name;
+  convict.addFormat({
+    name,
+    coerce: commaList,
+    validate(value: unknown) {
+      if (!Array.isArray(value) || value.length === 0) {
+        throw new Error(`must be a non-empty list of sources from: ${names.join(', ')}`);
       }
-    }
-    if (new Set(value).size !== value.length) throw new Error('lists a source twice');
-  },
-});
+      for (const source of value) {
+        if (!names.includes(source)) {
+          throw new Error(`unknown source ${JSON.stringify(source)}; accepted: ${names.join(', ')}`);
+        }
+      }
+      if (new Set(value).size !== value.length) throw new Error('lists a source twice');
+    },
+  });
+  sourceListFormats.add(name);
+  return name;
+}
 
 convict.addFormat({
   name: 'duration',
@@ -100,285 +115,189 @@ convict.addFormat({
   },
 });
 
-export const schema = {
-  sources: {
+/** The agent's own keys; `sources` is completed by buildSchema. */
+const agentKeys = {
+  sources: key({
     doc: 'Sources in order of preference. For each metric family (bytes, packets, connections) the first usable source that measures it serves it.',
     format: 'source-list',
-    default: [...DEFAULT_SOURCES],
+    default: [] as string[],
     env: 'NETPROC_SOURCES',
     arg: 'sources',
-  },
-  interval: {
+  }),
+  interval: key({
     doc: 'Collection interval. Exporters read the snapshot prepared by the last collection.',
     format: 'duration',
     default: '5s',
     env: 'NETPROC_INTERVAL',
     arg: 'interval',
-  },
-  maxProcesses: {
+  }),
+  reprobeInterval: key({
+    doc: 'A source that cannot run at start (a tool missing, tracefs not mounted) is probed again after this long, then at doubling intervals up to 8 times as long; once it can run, it serves the families it is preferred for.',
+    format: 'duration',
+    default: '1m',
+    env: 'NETPROC_REPROBE_INTERVAL',
+    arg: 'reprobe-interval',
+  }),
+  maxProcesses: key({
     doc: 'Processes exported individually, the busiest first; the rest are summed into one "[other]" series. 0 means no cap.',
     format: 'count',
     default: 500,
     env: 'NETPROC_MAX_PROCESSES',
     arg: 'max-processes',
-  },
-  procRoot: {
+  }),
+  procRoot: key({
     doc: 'Where the host\'s procfs is mounted; /host/proc in a container that mounts it there.',
     format: String,
     default: '/proc',
     env: 'NETPROC_PROC_ROOT',
     arg: 'proc-root',
-  },
-  logLevel: {
+  }),
+  logLevel: key({
     doc: 'Log level (logs are JSON lines on stderr).',
     format: [...LOG_LEVELS],
     default: 'info',
     env: 'NETPROC_LOG_LEVEL',
     arg: 'log-level',
-  },
-  nodeName: {
+  }),
+  nodeName: key({
     doc: 'host.name on the resource; defaults to the hostname. Set it from the downward API (spec.nodeName) on Kubernetes.',
     format: String,
     default: '',
     env: 'NETPROC_NODE_NAME',
     arg: 'node-name',
-  },
-  instanceId: {
+  }),
+  instanceId: key({
     doc: 'service.instance.id on the resource; defaults to host.name, which is unique per node.',
     format: String,
     default: '',
     env: 'NETPROC_INSTANCE_ID',
     arg: 'instance-id',
-  },
+  }),
   kubernetes: {
-    containerLogs: {
+    containerLogs: key({
       doc: 'The kubelet\'s /var/log/containers (read-only hostPath): its file names give k8s.pod.name, k8s.namespace.name and k8s.container.name for a container.id. Only names are read. Empty turns it off.',
       format: String,
       default: '/var/log/containers',
       env: 'NETPROC_KUBERNETES_CONTAINER_LOGS',
       arg: 'kubernetes-container-logs',
-    },
+    }),
   },
   prometheus: {
-    enabled: {
+    enabled: key({
       doc: 'Serve Prometheus metrics on /metrics (--no-prometheus turns it off).',
       format: Boolean,
       default: true,
       env: 'NETPROC_PROMETHEUS',
       arg: 'prometheus',
-    },
-    host: {
+    }),
+    host: key({
       doc: 'Address the metrics endpoint listens on.',
       format: String,
       default: '0.0.0.0',
       env: 'NETPROC_PROMETHEUS_HOST',
       arg: 'prometheus-host',
-    },
-    port: {
+    }),
+    port: key({
       doc: 'Port of the metrics endpoint (0 picks a free one and logs it).',
       format: 'tcp-port',
       default: 9464,
       env: 'NETPROC_PROMETHEUS_PORT',
       arg: 'prometheus-port',
-    },
+    }),
   },
   otlp: {
-    enabled: {
+    enabled: key({
       doc: 'Push metrics over OTLP/gRPC when an endpoint is set here or in OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT (--no-otlp turns it off).',
       format: Boolean,
       default: true,
       env: 'NETPROC_OTLP',
       arg: 'otlp',
-    },
-    endpoint: {
+    }),
+    endpoint: key({
       doc: 'Collector endpoint. http://host:4317 is plaintext; host:4317 or https://host:4317 is TLS. Empty: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT.',
       format: 'otlp-endpoint',
       default: '',
       env: 'NETPROC_OTLP_ENDPOINT',
       arg: 'otlp-endpoint',
-    },
-    headers: {
+    }),
+    headers: key({
       doc: 'gRPC metadata as key=value,key=value (e.g. an auth token). Empty: OTEL_EXPORTER_OTLP_(METRICS_)HEADERS.',
       format: String,
       default: '',
       env: 'NETPROC_OTLP_HEADERS',
       arg: 'otlp-headers',
-    },
-    compression: {
+    }),
+    compression: key({
       doc: 'gzip or none. Empty: OTEL_EXPORTER_OTLP_(METRICS_)COMPRESSION, else none.',
       format: ['', 'none', 'gzip'],
       default: '',
       env: 'NETPROC_OTLP_COMPRESSION',
       arg: 'otlp-compression',
-    },
-    timeout: {
+    }),
+    timeout: key({
       doc: 'Deadline of one export. Empty: OTEL_EXPORTER_OTLP_(METRICS_)TIMEOUT (ms), else 10s.',
       format: 'optional-duration',
       default: '',
       env: 'NETPROC_OTLP_TIMEOUT',
       arg: 'otlp-timeout',
-    },
-    insecure: {
+    }),
+    insecure: key({
       doc: 'Plaintext to an endpoint given without a scheme. Also OTEL_EXPORTER_OTLP_INSECURE=true. TLS certificates: OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE.',
       format: Boolean,
       default: false,
       env: 'NETPROC_OTLP_INSECURE',
       arg: 'otlp-insecure',
-    },
-    interval: {
+    }),
+    interval: key({
       doc: 'Export interval. Empty: OTEL_METRIC_EXPORT_INTERVAL (ms), else 60s. Cumulative temporality: a missed export loses no counts.',
       format: 'optional-duration',
       default: '',
       env: 'NETPROC_OTLP_INTERVAL',
       arg: 'otlp-interval',
-    },
-  },
-  ebpf: {
-    bpftrace: {
-      doc: 'The bpftrace program (Debian package bpftrace, 0.17 or later).',
-      format: String,
-      default: 'bpftrace',
-      env: 'NETPROC_EBPF_BPFTRACE',
-      arg: 'ebpf-bpftrace',
-    },
-    program: {
-      doc: 'auto picks the sock tracepoints (Linux 6.3+) or else the kprobe program; tracepoint or kprobe forces one.',
-      format: ['auto', 'tracepoint', 'kprobe'],
-      default: 'auto',
-      env: 'NETPROC_EBPF_PROGRAM',
-      arg: 'ebpf-program',
-    },
-    mapKeys: {
-      doc: 'Entries per BPF map, preallocated: must exceed the live TCP sockets doing I/O and 4x the processes active in one interval. Kernel memory grows with it (about 9 MB at 16384, 38 MB at 65536 on 2 CPUs). Overflow is counted as untracked_sockets errors.',
-      format: 'count',
-      default: DEFAULT_MAP_KEYS,
-      env: 'NETPROC_EBPF_MAP_KEYS',
-      arg: 'ebpf-map-keys',
-    },
-    mountTracefs: {
-      doc: 'Mount tracefs at /sys/kernel/tracing when it is not mounted and the agent may (CAP_SYS_ADMIN).',
-      format: Boolean,
-      default: true,
-      env: 'NETPROC_EBPF_MOUNT_TRACEFS',
-      arg: 'ebpf-mount-tracefs',
-    },
-    startTimeout: {
-      doc: 'How long bpftrace may take to compile and attach its probes before the start counts as failed.',
-      format: 'duration',
-      default: '60s',
-      env: 'NETPROC_EBPF_START_TIMEOUT',
-      arg: 'ebpf-start-timeout',
-    },
-  },
-  procfs: {
-    fdCacheMaxAge: {
-      doc: 'The procfs source reads the links of a large fd table (128 fds or more) once, then each cycle only the links of fd numbers that are new; a table is read whole again when it is this old, when a socket turns up that no fd read so far holds, or when the process is a new one under the same PID. Bounds how long a closed fd number reused for a non-socket may leave the socket it held credited to the process (see docs/sources.md). Empty: read every link every cycle.',
-      format: 'optional-duration',
-      default: '60s',
-      env: 'NETPROC_PROCFS_FD_CACHE_MAX_AGE',
-      arg: 'procfs-fd-cache-max-age',
-    },
-  },
-  ss: {
-    path: {
-      doc: 'The ss program (iproute2).',
-      format: String,
-      default: 'ss',
-      env: 'NETPROC_SS_PATH',
-      arg: 'ss-path',
-    },
-    timeout: {
-      doc: 'How long one ss run may take before it counts as failed.',
-      format: 'duration',
-      default: '10s',
-      env: 'NETPROC_SS_TIMEOUT',
-      arg: 'ss-timeout',
-    },
-  },
-  nethogs: {
-    path: {
-      doc: 'The nethogs program (Debian package nethogs; written for 0.8.7).',
-      format: String,
-      default: 'nethogs',
-      env: 'NETPROC_NETHOGS_PATH',
-      arg: 'nethogs-path',
-    },
-    devices: {
-      doc: 'Network devices nethogs captures on, such as eth0,ens5. Empty: every device that is up and running, loopback excepted.',
-      format: 'device-list',
-      default: [] as string[],
-      env: 'NETPROC_NETHOGS_DEVICES',
-      arg: 'nethogs-devices',
-    },
-    loopback: {
-      doc: 'Also capture on loopback and on devices that are down (nethogs -a). On loopback nethogs counts every packet as sent by the process that sent it, and nothing as received.',
-      format: Boolean,
-      default: false,
-      env: 'NETPROC_NETHOGS_LOOPBACK',
-      arg: 'nethogs-loopback',
-    },
-    udp: {
-      doc: 'Also capture UDP (nethogs -C). UDP of connected sockets is added to the owning process under tcp; UDP of unconnected sockets goes to [kernel] under udp.',
-      format: Boolean,
-      default: false,
-      env: 'NETPROC_NETHOGS_UDP',
-      arg: 'nethogs-udp',
-    },
-    refresh: {
-      doc: 'How often nethogs prints its totals (nethogs -d), rounded up to whole seconds; keep it at or below the collection interval.',
-      format: 'duration',
-      default: '1s',
-      env: 'NETPROC_NETHOGS_REFRESH',
-      arg: 'nethogs-refresh',
-    },
-    restartEvery: {
-      doc: 'Restart nethogs this often: its memory grows with every connection-second it has seen. A restart loses the traffic of its start-up, well under a second.',
-      format: 'duration',
-      default: '10m',
-      env: 'NETPROC_NETHOGS_RESTART_EVERY',
-      arg: 'nethogs-restart-every',
-    },
+    }),
   },
   once: {
-    duration: {
+    duration: key({
       doc: '`once`: how long to watch before printing.',
       format: 'duration',
       default: '5s',
       env: 'NETPROC_ONCE_DURATION',
       arg: 'duration',
-    },
-    format: {
+    }),
+    format: key({
       doc: '`once`: output format.',
       format: [...OUTPUT_FORMATS],
       default: 'table',
       env: 'NETPROC_ONCE_FORMAT',
       arg: 'format',
-    },
+    }),
   },
 };
 
-export type AgentConfig = {
-  sources: string[];
-  interval: string;
-  maxProcesses: number;
-  procRoot: string;
-  logLevel: (typeof LOG_LEVELS)[number];
-  nodeName: string;
-  instanceId: string;
-  kubernetes: { containerLogs: string };
-  prometheus: { enabled: boolean; host: string; port: number };
-  otlp: {
-    enabled: boolean;
-    endpoint: string;
-    headers: string;
-    compression: '' | 'none' | 'gzip';
-    timeout: string;
-    insecure: boolean;
-    interval: string;
-  };
-  ebpf: { bpftrace: string; program: 'auto' | 'tracepoint' | 'kprobe'; mapKeys: number; mountTracefs: boolean; startTimeout: string };
-  procfs: { fdCacheMaxAge: string };
-  ss: { path: string; timeout: string };
-  nethogs: { path: string; devices: string[]; loopback: boolean; udp: boolean; refresh: string; restartEvery: string };
-  once: { duration: string; format: (typeof OUTPUT_FORMATS)[number] };
-};
+/** The whole schema for a set of source definitions: the agent's keys, then each source's under its name. */
+export function buildSchema(definitions: readonly SourceDefinition[]): Fragment {
+  const names = definitions.map((d) => d.name);
+  const sources = key({
+    ...agentKeys.sources,
+    default: definitions.filter((d) => d.defaultOn).map((d) => d.name),
+  });
+  const schema: Fragment = { ...agentKeys, sources };
+  for (const definition of definitions) {
+    if (definition.name in agentKeys) throw new Error(`source ${definition.name} would hide the key of the same name`);
+    schema[definition.name] = definition.config;
+  }
+  // Validated by a format that knows these names; the key's own format stays 'source-list'.
+  sourceListFormat(names);
+  return schema;
+}
+
+/** The schema of the registered sources. */
+export const schema = buildSchema(SOURCES) as typeof agentKeys & SourceFragments;
+
+/** The loaded configuration: durations in milliseconds, lists as arrays. */
+export type AgentConfig = ConfigOf<typeof agentKeys> & ConfigOf<SourceFragments>;
+
+/** The convict format that checks `sources` against these definitions. */
+export function sourcesFormat(definitions: readonly SourceDefinition[]): string {
+  return sourceListFormat(definitions.map((d) => d.name));
+}

@@ -13,7 +13,6 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import type { Logger } from 'pino';
-import { parseDuration } from '../config/duration.js';
 import { ConfigError } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 
@@ -43,9 +42,9 @@ export function resolveOtlp(config: AgentConfig, env: NodeJS.ProcessEnv): OtlpSe
   if (!otlp.enabled || url === '') return undefined;
   const settings: OtlpSettings = {
     url,
-    intervalMs: parseDuration(otlp.interval) ?? envMillis(env, 'OTEL_METRIC_EXPORT_INTERVAL') ?? DEFAULT_INTERVAL_MS,
+    intervalMs: otlp.interval ?? envMillis(env, 'OTEL_METRIC_EXPORT_INTERVAL') ?? DEFAULT_INTERVAL_MS,
     timeoutMs:
-      parseDuration(otlp.timeout) ??
+      otlp.timeout ??
       envMillis(env, 'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT') ??
       envMillis(env, 'OTEL_EXPORTER_OTLP_TIMEOUT') ??
       DEFAULT_TIMEOUT_MS,

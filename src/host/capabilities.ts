@@ -1,6 +1,6 @@
 // Linux capabilities of this process, read from /proc/self/status (CapEff).
-import type { HostIO } from '../sources/types.js';
-import { parseCapEff, parseCapSet } from '../sources/procfs/parse.js';
+import { parseCapEff, parseCapSet } from './proc/parse.js';
+import type { HostIO } from './types.js';
 
 /** Bit numbers from include/uapi/linux/capability.h. */
 export const CAP = {
@@ -39,3 +39,10 @@ export function hasCap(privileges: Privileges, cap: CapName): boolean {
 export function missingCaps(privileges: Privileges, caps: readonly CapName[]): CapName[] {
   return caps.filter((cap) => !hasCap(privileges, cap));
 }
+
+/** Reading other users' /proc/PID/fd, to map sockets to PIDs. */
+export const PID_MAPPING: readonly CapName[] = ['CAP_SYS_PTRACE', 'CAP_DAC_READ_SEARCH'];
+/** A packet socket (NET_RAW), and NET_ADMIN for nethogs's capture setup. */
+export const PACKET_CAPTURE: readonly CapName[] = ['CAP_NET_RAW', 'CAP_NET_ADMIN'];
+/** Loading BPF programs and opening tracepoints (kernels >= 5.8; CAP_SYS_ADMIN before). */
+export const BPF_LOAD: readonly CapName[] = ['CAP_BPF', 'CAP_PERFMON'];

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { execa } from 'execa';
-import type { HostIO } from '../sources/types.js';
+import { LineSplitter } from './lines.js';
+import type { ChildExit, ChildHandle, HostIO, SpawnSpec } from './types.js';
 
 /** Cap on a child's output; ss with 100k sockets prints well under this. */
 const MAX_CHILD_OUTPUT = 256 * 1024 * 1024;
@@ -72,8 +73,38 @@ export const hostIO: HostIO = {
     return result.stdout;
   },
   runLines,
+  spawn: spawnStreaming,
   now: () => Date.now(),
 };
+
+/**
+ * A long-running child: stdout and stderr split into lines by a LineSplitter, so a line without
+ * end is dropped at spec.maxLineBytes instead of growing without bound (readline has no limit).
+ * execa's cleanup kills it when the agent exits; SIGKILL of the agent needs setpriv --pdeathsig.
+ */
+function spawnStreaming(spec: SpawnSpec): ChildHandle {
+  const child = execa(spec.file, [...spec.args], {
+    buffer: false,
+    stdin: 'ignore',
+    reject: false,
+    env: { LC_ALL: 'C', ...spec.env },
+    extendEnv: true,
+    cleanup: true,
+  });
+  const out = new LineSplitter(spec.maxLineBytes, spec.onStdout, () => spec.onLongLine('stdout'));
+  const err = new LineSplitter(spec.maxLineBytes, spec.onStderr, () => spec.onLongLine('stderr'));
+  child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
+  const exited = child.then((result): ChildExit => {
+    out.end();
+    err.end();
+    const exit: ChildExit = { code: result.exitCode ?? null, signal: result.signal ?? null };
+    // execa reports a child that could not start (ENOENT, EACCES) as failed with no exit code.
+    if (result.failed && result.exitCode === undefined && result.signal === undefined) exit.error = result.shortMessage;
+    return exit;
+  });
+  return { exited, kill: (signal) => void child.kill(signal) };
+}
 
 /**
  * Reads fd to its end into one reused buffer, from `position` on (null: the file offset), and

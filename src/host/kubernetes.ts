@@ -2,7 +2,7 @@
 // the kubelet names one symlink per container in /var/log/containers
 // `<pod>_<namespace>_<container>-<container id>.log`. Only the names are read (a readdir of a
 // read-only hostPath), never the logs.
-import type { HostIO } from '../sources/types.js';
+import type { HostIO } from './types.js';
 
 export interface PodInfo {
   podName: string;

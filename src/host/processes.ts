@@ -1,10 +1,11 @@
 // Process identity: PID plus start time, so a reused PID is a new process.
-import type { HostIO } from '../sources/types.js';
-import { parseContainerId, parseStat } from '../sources/procfs/parse.js';
+import { sanitizeName } from './names.js';
+import { parseContainerId, parseStat } from './proc/parse.js';
+import type { HostIO } from './types.js';
 
 /** USER_HZ: /proc/PID/stat counts start time in these ticks; 100 on every mainstream Linux ABI. */
 const CLOCK_TICKS_PER_SECOND = 100;
-/** Names are data from other users' processes: bounded, with control characters replaced. */
+/** An executable's base name may be up to 255 bytes; a label keeps this many characters. */
 const MAX_NAME_LENGTH = 128;
 
 export interface ProcessIdentity {
@@ -17,12 +18,6 @@ export interface ProcessIdentity {
   /** Base name of /proc/PID/exe, falling back to comm. */
   name: string;
   containerId?: string;
-}
-
-export function sanitizeName(raw: string): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = raw.replace(/[\u0000-\u001f\u007f]/g, '?');
-  return clean.length > MAX_NAME_LENGTH ? clean.slice(0, MAX_NAME_LENGTH) : clean;
 }
 
 export function exeBaseName(link: string): string {
@@ -93,7 +88,7 @@ export class ProcessResolver {
       pid,
       startTicks: stat.startTicks,
       startTimeMs: this.bootTimeMs + (stat.startTicks * 1000) / CLOCK_TICKS_PER_SECOND,
-      name: sanitizeName(exe ? exeBaseName(exe) : stat.comm),
+      name: sanitizeName(exe ? exeBaseName(exe) : stat.comm, MAX_NAME_LENGTH) ?? '',
     };
     const containerId = parseContainerId(cgroup);
     if (containerId) identity.containerId = containerId;

@@ -1,6 +1,5 @@
 // The privilege check shared by the sources that map sockets to PIDs through /proc/PID/fd.
-import { missingCaps, shortCapName, type Privileges } from '../host/capabilities.js';
-import { PID_MAPPING } from './capabilities.js';
+import { missingCaps, PID_MAPPING, shortCapName, type Privileges } from '../host/capabilities.js';
 import type { Problem } from './types.js';
 
 /** Reading another user's /proc/PID/fd needs both: ptrace read access and the directory search bypass. */

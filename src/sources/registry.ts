@@ -1,33 +1,24 @@
-// Config name -> source factory. Adding a source: one folder under src/sources and one line here.
-// The order is the default preference order.
-import type { SourceContext } from './context.js';
-import { createEbpfSource } from './ebpf/source.js';
-import { createNethogsSource } from './nethogs/source.js';
-import { createProcfsSource } from './procfs/source.js';
-import { createSsSource } from './ss/source.js';
-import type { Source } from './types.js';
+// The only list of sources. Adding a source: one folder under src/sources with a definition.ts,
+// and one line here. The order is the default preference order.
+import type { ConfigOf } from '../config/keys.js';
+import { capabilitiesFor as capabilitiesFrom, type SourceDefinition } from './definition.js';
+import { ebpf } from './ebpf/definition.js';
+import { nethogs } from './nethogs/definition.js';
+import { procfs } from './procfs/definition.js';
+import { ss } from './ss/definition.js';
 
 // procfs before ss: both count connections, but procfs sees every network namespace (every pod),
 // while ss sees only the agent's own.
-export const SOURCE_FACTORIES: Readonly<Record<string, (ctx: SourceContext) => Source>> = {
-  ebpf: createEbpfSource,
-  procfs: createProcfsSource,
-  ss: createSsSource,
-  nethogs: createNethogsSource,
-};
+export const SOURCES = [ebpf, procfs, ss, nethogs] as const;
 
-export const SOURCE_NAMES: readonly string[] = Object.keys(SOURCE_FACTORIES);
+type Defined = (typeof SOURCES)[number];
 
-/**
- * The default `sources`. nethogs is opt-in: it captures packets (CAP_NET_RAW, CAP_NET_ADMIN,
- * hostNetwork) and only adds value where eBPF cannot run.
- */
-export const DEFAULT_SOURCES: readonly string[] = SOURCE_NAMES.filter((name) => name !== 'nethogs');
+/** Each source's own config fragment, under its name. */
+export type SourceFragments = { [D in Defined as D['name']]: D['config'] };
+/** Each source's loaded keys, under its name. */
+export type SourceSettings = { [D in Defined as D['name']]: ConfigOf<D['config']> };
 
-export function createSources(names: readonly string[], ctx: SourceContext): Source[] {
-  return names.map((name) => {
-    const factory = SOURCE_FACTORIES[name];
-    if (!factory) throw new Error(`unknown source ${name}`);
-    return factory(ctx);
-  });
+/** The union of the capabilities the given sources need, sorted; `definitions` defaults to the registry. */
+export function capabilitiesFor(sources: readonly string[], definitions: readonly SourceDefinition[] = SOURCES): ReturnType<typeof capabilitiesFrom> {
+  return capabilitiesFrom(sources, definitions);
 }

@@ -9,8 +9,6 @@ export interface SocketRecord {
   state: ConnectionState;
   /** PIDs holding a descriptor to the socket; empty when no process owns it (TIME_WAIT, orphans). */
   pids: number[];
-  /** Name the tool printed for the first owner; a fallback when /proc cannot tell. */
-  comm?: string;
   rxBytes?: number;
   txBytes?: number;
   rxPackets?: number;
@@ -56,8 +54,6 @@ export interface ProbeResult {
 
 export interface Source {
   readonly name: string;
-  /** Polled sources are asked for a snapshot; streaming ones run continuously and are drained. */
-  readonly mode: 'polled' | 'streaming';
   /** The families this source measures. */
   readonly families: readonly Family[];
   /** Whether it can run here, and exactly why not; never throws. */
@@ -69,45 +65,5 @@ export interface Source {
   collect(): Promise<Collection>;
 }
 
-/** What HostIO.readLinks read: names[i] links to targets[i]. */
-export interface LinkTable {
-  names: string[];
-  /** undefined: skipped; '': vanished before it could be read. */
-  targets: Array<string | undefined>;
-}
-
-/** Everything a source may touch on the host, injectable for tests. */
-export interface HostIO {
-  readFile(path: string): Promise<string>;
-  readdir(path: string): Promise<string[]>;
-  readlink(path: string): Promise<string>;
-  /**
-   * The symlinks of a directory (a /proc/PID/fd table) and their targets, read in one go. Links
-   * for which `skip` returns true are listed but not read (their target is undefined); a link
-   * that vanishes between listing and reading has target ''. Rejects like readdir when the
-   * directory cannot be read. Optional, so hand-made hosts in tests need not have it: callers
-   * fall back to readdir + readlink.
-   */
-  readLinks?(dir: string, skip?: (name: string) => boolean): Promise<LinkTable>;
-  /**
-   * Reads a file and hands it to `onLines` in blocks of whole lines (only the last block may lack
-   * its final newline), so a large file is never held whole. Optional, like readLinks: callers
-   * fall back to readFile.
-   */
-  readLines?(path: string, onLines: (text: string) => void): Promise<void>;
-  /** Runs a program with an argument array, never a shell; resolves with stdout. */
-  run(file: string, args: readonly string[], options?: { timeoutMs?: number }): Promise<string>;
-  /**
-   * Like run, but hands stdout to `onLines` in blocks of whole lines, like readLines, so a large
-   * output is never held whole in memory. Blocks may come only once the program has ended.
-   * Resolves once it exited with 0; rejects when it failed or onLines threw.
-   * Optional, like readLinks: callers fall back to run.
-   */
-  runLines?(
-    file: string,
-    args: readonly string[],
-    onLines: (text: string) => void,
-    options?: { timeoutMs?: number },
-  ): Promise<void>;
-  now(): number;
-}
+/** What a source's factory makes; createSources adds the name and families of its definition. */
+export type SourceBehaviour = Omit<Source, 'name' | 'families'>;

@@ -38,8 +38,8 @@ describe('Aggregator', () => {
   });
 
   it('attributes a shared socket to its lowest live PID only, in bytes and in connections', async () => {
-    host.spawn(300, 'worker');
-    host.spawn(200, 'master');
+    host.startProcess(300, 'worker');
+    host.startProcess(200, 'master');
     const snap = await cycle([sock('s', [200, 300], 1000, 10)]);
     expect(tcpBytes(byPid(snap, 200))).toEqual({ rx: 1000, tx: 10 });
     expect(byPid(snap, 300)).toBeUndefined();
@@ -47,7 +47,7 @@ describe('Aggregator', () => {
   });
 
   it('keeps a process total when its sockets close, and never lets it go backwards', async () => {
-    host.spawn(10, 'client');
+    host.startProcess(10, 'client');
     await cycle([sock('a', [10], 100, 0), sock('b', [10], 50, 0)]);
     const afterClose = await cycle([sock('b', [10], 70, 0)]);
     expect(tcpBytes(byPid(afterClose, 10))!.rx).toBe(170);
@@ -63,20 +63,20 @@ describe('Aggregator', () => {
   });
 
   it('drops an exited process after retainCycles cycles, and treats a reused PID as a new process', async () => {
-    host.spawn(42, 'old');
+    host.startProcess(42, 'old');
     await cycle([sock('a', [42], 500, 0)]);
     host.exit(42);
     expect(byPid(await cycle([]), 42)).toBeDefined(); // exit seen: cycle 1 of retention
     expect(byPid(await cycle([]), 42)).toBeDefined(); // still within retention
     expect(byPid(await cycle([]), 42)).toBeUndefined();
-    host.spawn(42, 'new', 9999);
+    host.startProcess(42, 'new', 9999);
     const snap = await cycle([sock('b', [42], 7, 0)]);
     expect(byPid(snap, 42)!.process.name).toBe('new');
     expect(tcpBytes(byPid(snap, 42))!.rx).toBe(7);
   });
 
   it('caps exported processes with --max-processes and keeps the [other] series monotonic as ranks change', async () => {
-    for (const pid of [1, 2, 3]) host.spawn(pid, `p${pid}`);
+    for (const pid of [1, 2, 3]) host.startProcess(pid, `p${pid}`);
     const first = await cycle([sock('a', [1], 300), sock('b', [2], 200), sock('c', [3], 100)], 1);
     expect(first.processes.map((p) => p.process.pid).sort()).toEqual([-1, 0, 1]);
     expect(tcpBytes(byPid(first, -1))!.rx).toBe(300);
@@ -94,7 +94,7 @@ describe('Aggregator', () => {
   });
 
   it('gives a new socket listed without an owner one cycle to find it (the ss -p race), then [kernel]', async () => {
-    host.spawn(10, 'client');
+    host.startProcess(10, 'client');
     // Cycle 1: ss listed the fresh socket before it knew the owner.
     let snap = await cycle([sock('new', [], 5000, 100)]);
     expect(tcpBytes(byPid(snap, 0))).toBeUndefined();
@@ -109,7 +109,7 @@ describe('Aggregator', () => {
   });
 
   it('credits only the families the source serves', async () => {
-    host.spawn(10, 'x');
+    host.startProcess(10, 'x');
     agg.beginCycle();
     await agg.ingest('ss', { sockets: [sock('a', [10], 100, 100)], errors: {} }, new Set(['connections'] as const));
     await agg.endCycle();

@@ -53,14 +53,14 @@ describe('Collector', () => {
 
   beforeEach(async () => {
     host = new FakeHost();
-    host.spawn(10, 'app');
+    host.startProcess(10, 'app');
     primary = new ScriptedSource('primary', ['bytes', 'packets', 'connections']);
     backup = new ScriptedSource('backup', ['bytes', 'connections']);
     const resolver = await ProcessResolver.create(host, '/proc');
     const aggregator = new Aggregator(resolver, { retainCycles: 2, maxProcesses: 0, startTimeMs: 0, now: host.now });
     logged.length = 0;
     const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line).msg as string) });
-    collector = new Collector([primary, backup], aggregator, { intervalMs: 1000, logger, now: host.now });
+    collector = new Collector([primary, backup], aggregator, { intervalMs: 1000, reprobeMs: 60_000, logger, now: host.now });
     await collector.init();
   });
 
@@ -122,7 +122,7 @@ describe('Collector', () => {
     const lonely = new ScriptedSource('absent', ['bytes'], false);
     const resolver = await ProcessResolver.create(host, '/proc');
     const aggregator = new Aggregator(resolver, { retainCycles: 2, maxProcesses: 0, startTimeMs: 0, now: host.now });
-    const c = new Collector([lonely], aggregator, { intervalMs: 1000, logger: pino({ level: 'silent' }) });
+    const c = new Collector([lonely], aggregator, { intervalMs: 1000, reprobeMs: 60_000, logger: pino({ level: 'silent' }) });
     await c.init();
     expect(c.assignment.size).toBe(0);
     expect(c.health.get('absent').up).toBe(false);

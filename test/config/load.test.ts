@@ -17,21 +17,21 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
     const { command, config } = loadInvocation([], {});
     expect(command).toBe('run');
     expect(config.sources).toEqual(['ebpf', 'procfs', 'ss']);
-    expect(config.interval).toBe('5s');
+    expect(config.interval).toBe(5000); // durations load as milliseconds
     expect(config.prometheus).toEqual({ enabled: true, host: '0.0.0.0', port: 9464 });
   });
 
   it('reads YAML, then env overrides it, then flags override env', () => {
     const yaml = file('a.yaml', 'interval: 2s\nmaxProcesses: 10\nprometheus:\n  port: 9000\n');
     const fromFile = loadInvocation(['--config', yaml], {}).config;
-    expect([fromFile.interval, fromFile.maxProcesses, fromFile.prometheus.port]).toEqual(['2s', 10, 9000]);
+    expect([fromFile.interval, fromFile.maxProcesses, fromFile.prometheus.port]).toEqual([2000, 10, 9000]);
     const fromEnv = loadInvocation(['--config', yaml], { NETPROC_INTERVAL: '3s', NETPROC_PROMETHEUS_PORT: '9100' }).config;
-    expect([fromEnv.interval, fromEnv.prometheus.port]).toEqual(['3s', 9100]);
+    expect([fromEnv.interval, fromEnv.prometheus.port]).toEqual([3000, 9100]);
     const fromFlags = loadInvocation(['once', '--config', yaml, '--interval', '750ms', '--max-processes', '3'], {
       NETPROC_INTERVAL: '3s',
     });
     expect(fromFlags.command).toBe('once');
-    expect([fromFlags.config.interval, fromFlags.config.maxProcesses]).toEqual(['750ms', 3]);
+    expect([fromFlags.config.interval, fromFlags.config.maxProcesses]).toEqual([750, 3]);
   });
 
   it('reads JSON config files and NETPROC_CONFIG', () => {
@@ -43,7 +43,7 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
 
   it('lets the last of a repeated flag win, --no-X after --X included', () => {
     const { config } = loadInvocation(['--interval', '1s', '--interval', '5000ms', '--prometheus', '--no-prometheus'], {});
-    expect(config.interval).toBe('5000ms');
+    expect(config.interval).toBe(5000);
     expect(config.prometheus.enabled).toBe(false);
     expect(loadInvocation(['--no-prometheus', '--prometheus'], {}).config.prometheus.enabled).toBe(true);
   });

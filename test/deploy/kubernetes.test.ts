@@ -11,7 +11,7 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadInvocation } from '../../src/config/load.js';
 import type { AgentConfig } from '../../src/config/schema.js';
 import { resolveOtlp } from '../../src/exporters/otlp.js';
-import { capabilitiesFor } from '../../src/sources/capabilities.js';
+import { capabilitiesFor } from '../../src/sources/registry.js';
 import { REPO } from '../helpers/processes.js';
 import { schemaErrors, unknownFieldErrors } from './k8s-schema.js';
 import { kustomizeBuild, type KObject } from './kustomize.js';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { capabilitiesFor } from '../../src/sources/capabilities.js';
+import { capabilitiesFor } from '../../src/sources/registry.js';
 import { CLI, REPO } from '../helpers/processes.js';
 import { missing } from '../helpers/requirements.js';
 import { kustomizeBuild } from './kustomize.js';

@@ -1,5 +1,6 @@
-// An in-memory /proc for unit tests: processes come and go by calling spawn() and exit().
-import type { HostIO, LinkTable } from '../../src/sources/types.js';
+// An in-memory /proc for unit tests: processes come and go by calling startProcess() and exit().
+// Children a source spawns are FakeChild objects the test drives: it prints lines and ends them.
+import type { ChildExit, ChildHandle, HostIO, LinkTable, SpawnSpec } from '../../src/host/types.js';
 
 const enoent = (path: string): Error => Object.assign(new Error(`no ${path}`), { code: 'ENOENT' });
 
@@ -14,7 +15,7 @@ export class FakeHost implements HostIO {
   blockLines = 3;
   clock = 1_000_000;
 
-  spawn(pid: number, comm: string, startTicks = pid * 10, exe = `/usr/bin/${comm}`): void {
+  startProcess(pid: number, comm: string, startTicks = pid * 10, exe = `/usr/bin/${comm}`): void {
     this.procs.set(pid, { comm, startTicks, exe });
   }
 
@@ -86,10 +87,55 @@ export class FakeHost implements HostIO {
     this.deliver(await this.run(file, args), onLines);
   }
 
+  /** Children spawned so far, the latest last. */
+  children: FakeChild[] = [];
+  /** Called with each new child, e.g. to make it print its ready line. */
+  onSpawn: (child: FakeChild) => void = () => undefined;
+
+  spawn(spec: SpawnSpec): ChildHandle {
+    const child = new FakeChild(spec);
+    this.children.push(child);
+    this.onSpawn(child);
+    return child;
+  }
+
   now = (): number => this.clock;
 
   private deliver(text: string, onLines: (text: string) => void): void {
     const lines = text.split(/(?<=\n)/);
     for (let at = 0; at < lines.length; at += this.blockLines) onLines(lines.slice(at, at + this.blockLines).join(''));
+  }
+}
+
+/** A child of the fake host: the test prints its lines and decides how it ends. */
+export class FakeChild implements ChildHandle {
+  readonly exited: Promise<ChildExit>;
+  /** Signals the source sent it. */
+  readonly signals: string[] = [];
+  private finish!: (exit: ChildExit) => void;
+  private done = false;
+
+  constructor(readonly spec: SpawnSpec) {
+    this.exited = new Promise((resolve) => (this.finish = resolve));
+  }
+
+  /** Prints lines on stdout (as the host's line reader hands them on). */
+  print(...lines: string[]): void {
+    for (const line of lines) this.spec.onStdout(line);
+  }
+
+  printErr(...lines: string[]): void {
+    for (const line of lines) this.spec.onStderr(line);
+  }
+
+  exit(exit: ChildExit): void {
+    if (this.done) return;
+    this.done = true;
+    this.finish(exit);
+  }
+
+  kill(signal: 'SIGTERM' | 'SIGKILL'): void {
+    this.signals.push(signal);
+    this.exit({ code: null, signal });
   }
 }

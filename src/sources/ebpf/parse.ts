@@ -2,10 +2,13 @@
 // netproc-kprobe.bt output (`bpftrace -f json`), the choice between the two programs, the kernel
 // facts that choice rests on (read through HostIO only), and the bpftrace command line.
 import { fileURLToPath } from 'node:url';
+import { LineSplitter } from '../../host/lines.js';
+import type { HostIO } from '../../host/types.js';
 import type { Transport } from '../../semconv.js';
 import { mergeIncrements } from '../increments.js';
-import { boundMessage, sanitizeComm } from '../text.js';
-import type { HostIO, Increment, Problem } from '../types.js';
+import { boundMessage, sanitizeName } from '../../host/names.js';
+import type { Increment, Problem } from '../types.js';
+import { DEFAULT_MAP_KEYS } from './config.js';
 
 export type ProgramVariant = 'tracepoint' | 'kprobe';
 
@@ -147,7 +150,7 @@ class IncrementMerger {
       this.byProcess.set(id, entry);
     }
     entry.increment[metric] += value;
-    const comm = sanitizeComm(decodeBpftraceString(rawComm));
+    const comm = sanitizeName(decodeBpftraceString(rawComm));
     if (comm !== undefined) entry.comms.set(comm, (entry.comms.get(comm) ?? 0) + value);
     return true;
   }
@@ -222,22 +225,24 @@ export type IntervalEvent =
   | { kind: 'lost'; count: number }
   | { kind: 'error'; severity: 'error' | 'warning'; message: string };
 
-/** A line longer than this is not bpftrace output we could use (65,536 keys print ~3 MB). */
-const MAX_LINE_CHARS = 64 * 1024 * 1024;
+/**
+ * A line longer than this is not bpftrace output we could use (65,536 keys print ~3 MB); the
+ * child's line reader drops it (see LineSplitter), so reading bpftrace holds at most this much.
+ */
+export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 /**
- * Turns a stream of bpftrace output, in chunks of any size, into one event per interval: the
- * increments of the map line(s) since the previous interval marker, released at the marker.
- * Use one per child process and stream (a chunk may end mid-line); give it text decoded as
- * UTF-8 (stream.setEncoding('utf8')).
+ * Turns a stream of bpftrace output into one event per interval: the increments of the map
+ * line(s) since the previous interval marker, released at the marker. Use one per child process.
+ * A child's lines come through line(); push() takes raw chunks through the same bounded line
+ * reader the host uses for a child.
  */
 export class IntervalAssembler {
   /** Lines and map entries that could not be read, since construction. */
   readonly skipped = { lines: 0, entries: 0 };
-  private tail = '';
-  /** Dropping the rest of an over-long line until its newline. */
-  private discarding = false;
   private pending: Increment[] | undefined;
+  private splitter: LineSplitter | undefined;
+  private out: IntervalEvent[] = [];
 
   /** Feeds one whole line (without its newline), as a line reader hands it over. */
   line(line: string): IntervalEvent[] {
@@ -246,35 +251,30 @@ export class IntervalAssembler {
     return events;
   }
 
-  /** Feeds a chunk of raw output; returns the events its complete lines finish. */
+  /** A line the line reader dropped for its length. */
+  longLine(): void {
+    this.skipped.lines++;
+  }
+
+  /** Feeds a chunk of raw output (a chunk may end mid-line); returns the events its complete lines finish. */
   push(chunk: string): IntervalEvent[] {
-    const events: IntervalEvent[] = [];
-    let text = this.tail + chunk;
-    let newline = text.indexOf('\n');
-    while (newline >= 0) {
-      const line = text.slice(0, newline);
-      text = text.slice(newline + 1);
-      if (this.discarding) this.discarding = false;
-      else this.read(line, events);
-      newline = text.indexOf('\n');
-    }
-    this.tail = text;
-    if (this.tail.length > MAX_LINE_CHARS) {
-      this.tail = '';
-      if (!this.discarding) this.skipped.lines++;
-      this.discarding = true;
-    }
-    return events;
+    this.splitter ??= new LineSplitter(MAX_LINE_BYTES, (line) => this.read(line, this.out), () => this.longLine());
+    this.splitter.push(Buffer.from(chunk, 'utf8'));
+    return this.take();
   }
 
   /** At end of stream: reads a last unterminated line, and releases increments not yet marked. */
   end(): IntervalEvent[] {
-    const events: IntervalEvent[] = [];
-    if (!this.discarding && this.tail !== '') this.read(this.tail, events);
-    this.tail = '';
-    this.discarding = false;
+    this.splitter?.end();
+    const events = this.take();
     if (this.pending) events.push({ kind: 'interval', increments: this.pending, untracked: 0, final: true });
     this.pending = undefined;
+    return events;
+  }
+
+  private take(): IntervalEvent[] {
+    const events = this.out;
+    this.out = [];
     return events;
   }
 
@@ -483,16 +483,6 @@ function missingFunctions(kallsyms: string, wanted: readonly string[]): string[]
   }
   return wanted.filter((f) => left.has(f));
 }
-
-/**
- * Map size the source asks for (ebpf.mapKeys); bpftrace's own default, 4096, is too small for a
- * host with thousands of live TCP sockets. Every map gets it, preallocated: the socket maps must
- * hold every live TCP socket doing I/O, the two per-CPU accumulators 4 x the (process,
- * transport) pairs active in one interval. Measured on 2 CPUs: 9 MB at 16,384 keys, 38 MB at
- * 65,536; each accumulator entry takes about 112 + 8 x CPUs bytes (26 MB at 16,384 on 64 CPUs).
- * A host with more live TCP sockets shows `untracked` > 0 in the interval lines: raise it.
- */
-export const DEFAULT_MAP_KEYS = 16_384;
 
 /** The program file of a variant, next to this module (the build must copy the .bt files). */
 export function programPath(variant: ProgramVariant): string {

@@ -1,15 +1,15 @@
 // eBPF through bpftrace: exact payload bytes and packets per process, for TCP and UDP, in every
 // network namespace, including connections that open and close between two collections.
 // bpftrace runs as a supervised child streaming one JSON map per interval; see netproc.bt.
-import { parseDuration } from '../../config/duration.js';
-import { hasCap, missingCaps, shortCapName } from '../../host/capabilities.js';
-import { BPF_LOAD, PID_MAPPING } from '../capabilities.js';
-import { hasSetpriv, looksLikeError, setprivWarning, SupervisedChild } from '../child.js';
-import type { SourceContext } from '../context.js';
-import { mergeIncrements } from '../increments.js';
-import type { Collection, Increment, Problem, ProbeResult, Source } from '../types.js';
+import type { ConfigOf } from '../../config/keys.js';
+import { BPF_LOAD, hasCap, missingCaps, PID_MAPPING, shortCapName } from '../../host/capabilities.js';
+import type { SourceContext } from '../definition.js';
+import { hasSetpriv, looksLikeError, setprivWarning, StreamingChild, type Generation } from '../streaming.js';
+import type { Collection, Problem, ProbeResult, SourceBehaviour } from '../types.js';
+import type { config } from './config.js';
 import {
   IntervalAssembler,
+  MAX_LINE_BYTES,
   bpftraceCommand,
   chooseProgram,
   programPath,
@@ -25,14 +25,10 @@ const MAX_PROGRAM_INTERVAL_MS = 1000;
 const TRACEFS_MOUNT_POINT = '/sys/kernel/tracing';
 const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 
-export function createEbpfSource(ctx: SourceContext): Source {
-  const { io, config, privileges } = ctx;
-  const settings = config.ebpf;
-  let child: SupervisedChild | undefined;
+export function createEbpfSource(ctx: SourceContext<ConfigOf<typeof config>>): SourceBehaviour {
+  const { io, settings, privileges, agent } = ctx;
+  const child = new StreamingChild(io, ctx.logger, 'ebpf');
   let assembler = new IntervalAssembler();
-  let pending: Increment[] = [];
-  let errors: Record<string, number> = {};
-  let onReady: (() => void) | undefined;
   /**
    * Read once (it may read all of /proc/kallsyms) for the probe and every restart; read again
    * while tracefs is not mounted, which someone may fix meanwhile.
@@ -45,18 +41,14 @@ export function createEbpfSource(ctx: SourceContext): Source {
     return read;
   };
 
-  const count = (kind: string, n = 1): void => {
-    errors[kind] = (errors[kind] ?? 0) + n;
-  };
-
-  const feed = (line: string): void => {
+  const feed = (line: string, generation: Generation): void => {
     for (const event of assembler.line(line)) {
-      if (event.kind === 'ready') onReady?.();
+      if (event.kind === 'ready') generation.ready();
       else if (event.kind === 'interval') {
-        pending = pending.length === 0 ? event.increments : mergeIncrements(pending, event.increments);
-        if (event.untracked > 0) count('untracked_sockets', event.untracked);
-      } else if (event.kind === 'lost') count('lost_events', event.count);
-      else if (event.kind === 'error') count(event.severity === 'error' ? 'bpftrace_error' : 'bpftrace_warning');
+        generation.add(event.increments);
+        if (event.untracked > 0) generation.count('untracked_sockets', event.untracked);
+      } else if (event.kind === 'lost') generation.count('lost_events', event.count);
+      else if (event.kind === 'error') child.said(generation, event.severity === 'error' ? 'bpftrace_error' : 'bpftrace_warning', event.message);
     }
   };
 
@@ -67,10 +59,6 @@ export function createEbpfSource(ctx: SourceContext): Source {
   };
 
   return {
-    name: 'ebpf',
-    mode: 'streaming',
-    families: ['bytes', 'packets'],
-
     async probe(): Promise<ProbeResult> {
       const result: ProbeResult = { usable: true, problems: [], warnings: [], details: [] };
       const problem = (p: Problem): void => {
@@ -121,7 +109,7 @@ export function createEbpfSource(ctx: SourceContext): Source {
     },
 
     async start(): Promise<void> {
-      await child?.stop();
+      await child.stop();
       let known = await kernelFacts();
       if (known.tracefs === null && settings.mountTracefs && hasCap(privileges, 'CAP_SYS_ADMIN')) {
         await io.run('mount', ['-t', 'tracefs', 'nodev', TRACEFS_MOUNT_POINT], { timeoutMs: 10_000 });
@@ -129,12 +117,10 @@ export function createEbpfSource(ctx: SourceContext): Source {
       }
       const choice = await choose(known);
       if (!choice.variant) throw new Error(choice.problem.what);
-      const intervalMs = Math.min(parseDuration(config.interval) ?? MAX_PROGRAM_INTERVAL_MS, MAX_PROGRAM_INTERVAL_MS);
+      const intervalMs = Math.min(agent.intervalMs, MAX_PROGRAM_INTERVAL_MS);
       const command = bpftraceCommand(programPath(choice.variant), Math.round(intervalMs), settings.mapKeys);
       assembler = new IntervalAssembler();
-      pending = [];
-      const ready = new Promise<void>((resolve) => (onReady = resolve));
-      child = new SupervisedChild({
+      await child.launch({
         file: settings.bpftrace,
         args: command.args,
         // bpftrace 0.17 also walks the kernel modules' BTF, which takes CAP_SYS_ADMIN; without it
@@ -142,34 +128,30 @@ export function createEbpfSource(ctx: SourceContext): Source {
         // holds every type the programs read, keeps it working with CAP_BPF + CAP_PERFMON only.
         env: { ...command.env, BPFTRACE_BTF: VMLINUX_BTF },
         pdeathsig: await hasSetpriv(io),
-        onLine: feed,
+        maxLineBytes: MAX_LINE_BYTES,
+        onStdout: feed,
         onStderr: feed,
         // bpftrace prints a harmless RLIMIT_MEMLOCK "ERROR" first on every start (see parse.ts).
         isErrorLine: (line) => looksLikeError(line) && !line.includes('RLIMIT_MEMLOCK'),
-      });
-      await child.startUntil(ready, parseDuration(settings.startTimeout) ?? 60_000, {
-        exited: 'bpftrace exited before its probes attached',
-        timedOut: `bpftrace did not attach its probes within ${settings.startTimeout}`,
+        readyTimeoutMs: settings.startTimeout,
+        messages: {
+          exited: 'bpftrace exited before its probes attached',
+          timedOut: `bpftrace did not attach its probes within ${settings.startTimeout / 1000}s`,
+        },
       });
     },
 
     async collect(): Promise<Collection> {
-      const failure = child?.failure;
-      if (!child || failure !== undefined) throw new Error(failure ?? 'bpftrace is not running');
-      const collection: Collection = { increments: pending, errors };
-      pending = [];
-      errors = {};
-      collection.errors.parse = assembler.skipped.lines + assembler.skipped.entries;
+      const failure = child.failure;
+      if (failure !== undefined) throw new Error(failure === 'not started' ? 'bpftrace is not running' : failure);
+      const collection = child.drain();
+      collection.errors.parse = (collection.errors.parse ?? 0) + assembler.skipped.lines + assembler.skipped.entries;
       assembler.skipped.lines = 0;
       assembler.skipped.entries = 0;
       return collection;
     },
 
-    async stop(): Promise<void> {
-      const stopping = child;
-      child = undefined;
-      await stopping?.stop();
-    },
+    stop: () => child.stop(),
   };
 }
 

@@ -16,7 +16,7 @@
 // 6,016,490 and a total is known to within 5 parts in a million. Totals only grow, and the
 // rounding is monotonic, so differences of successive totals never go negative and add up to
 // the last total: the rounding error never accumulates.
-import { boundMessage, sanitizeComm } from '../text.js';
+import { boundMessage, sanitizeName } from '../../host/names.js';
 import type { Increment } from '../types.js';
 import type { Transport } from '../../semconv.js';
 
@@ -108,7 +108,7 @@ function parseProcessLine(text: string): NethogsLine {
   const uid = Number(head[3]);
   if (pid > PID_MAX || uid > UID_MAX) return garbled();
   const raw = head[1]!;
-  return { kind: 'process', pid, uid, program: sanitizeComm(raw) ?? '', name: pid > 0 ? sanitizeComm(baseName(raw)) : undefined, sent, received };
+  return { kind: 'process', pid, uid, program: sanitizeName(raw) ?? '', name: pid > 0 ? sanitizeName(baseName(raw)) : undefined, sent, received };
 }
 
 function readBytes(field: string): number | undefined {

@@ -2,13 +2,13 @@
 // capture on the host's devices, for when eBPF is not available. nethogs runs as a supervised
 // child in trace mode printing every process's cumulative totals; see parse.ts and
 // docs/sources.md for what it counts and what it misses.
-import { parseDuration } from '../../config/duration.js';
-import { CAP, hasCap, shortCapName, type CapName, type Privileges } from '../../host/capabilities.js';
-import { PACKET_CAPTURE, PID_MAPPING } from '../capabilities.js';
-import { hasSetpriv, setprivWarning, SupervisedChild } from '../child.js';
-import type { SourceContext } from '../context.js';
-import { mergeIncrements } from '../increments.js';
-import type { Collection, HostIO, Increment, Problem, ProbeResult, Source } from '../types.js';
+import type { ConfigOf } from '../../config/keys.js';
+import { CAP, hasCap, PACKET_CAPTURE, PID_MAPPING, shortCapName, type CapName, type Privileges } from '../../host/capabilities.js';
+import type { HostIO } from '../../host/types.js';
+import type { SourceContext } from '../definition.js';
+import { hasSetpriv, setprivWarning, StreamingChild, type Generation } from '../streaming.js';
+import type { Collection, Problem, ProbeResult, SourceBehaviour } from '../types.js';
+import type { config } from './config.js';
 import {
   CumulativeTracker,
   RefreshAssembler,
@@ -16,6 +16,8 @@ import {
   parseNethogsLine,
   type RefreshEvent,
 } from './parse.js';
+
+type Settings = ConfigOf<typeof config>;
 
 const SYS_CLASS_NET = '/sys/class/net';
 /** include/uapi/linux/if.h */
@@ -26,6 +28,8 @@ const START_GRACE_MS = 10_000;
 const PROBE_TIMEOUT_MS = 10_000;
 /** nethogs prints a refresh block in one burst; this long after its first line, it is whole. */
 const SEAL_AFTER_MS = 50;
+/** nethogs prints one short line per process (its path is at most PATH_MAX, 4 KiB): ample. */
+const MAX_LINE_BYTES = 64 * 1024;
 
 /** The nethogs command line for these settings (argument array, no shell); `refreshes`: exit after that many. */
 export function nethogsArgs(
@@ -44,66 +48,58 @@ export function nethogsArgs(
 }
 
 /** nethogs refreshes every whole number of seconds (-d takes an integer); at least 1. */
-export function refreshSeconds(refresh: string): number {
-  return Math.max(1, Math.ceil((parseDuration(refresh) ?? 1000) / 1000));
+export function refreshSeconds(refreshMs: number): number {
+  return Math.max(1, Math.ceil(refreshMs / 1000));
 }
 
-/** One nethogs child and the state of its output: a new child counts from zero. */
-interface Generation {
+/** The state of one nethogs child's output: a new child counts from zero. */
+interface Reader {
   assembler: RefreshAssembler;
   tracker: CumulativeTracker;
 }
 
-export function createNethogsSource(ctx: SourceContext): Source {
-  const { io, config } = ctx;
-  const settings = config.nethogs;
+export function createNethogsSource(ctx: SourceContext<Settings>): SourceBehaviour {
+  const { io, settings } = ctx;
   const refresh = refreshSeconds(settings.refresh);
-  const restartEveryMs = parseDuration(settings.restartEvery) ?? Infinity;
-  let child: SupervisedChild | undefined;
+  const child = new StreamingChild(io, ctx.logger, 'nethogs');
+  let current: Generation | undefined;
   let startedAtMs = 0;
   /** Set while a planned restart replaces the child; collect() does not report it as a failure. */
   let restarting: Promise<void> | undefined;
-  let pending: Increment[] = [];
-  let errors: Record<string, number> = {};
 
-  const count = (kind: string, n = 1): void => {
-    errors[kind] = (errors[kind] ?? 0) + n;
-  };
-
-  const apply = (generation: Generation, events: readonly RefreshEvent[], onReady: () => void): void => {
+  const apply = (generation: Generation, reader: Reader, events: readonly RefreshEvent[]): void => {
     for (const event of events) {
-      if (event.kind === 'ready') onReady();
+      if (event.kind === 'ready') generation.ready();
       else if (event.kind === 'block') {
-        pending = mergeIncrements(pending, generation.tracker.apply(event.lines, event.clean));
-        restartWhenDue(generation);
-      } else if (event.kind === 'skipped') count('parse');
-      else count(event.messageKind);
+        generation.add(reader.tracker.apply(event.lines, event.clean));
+        restartWhenDue(generation, reader);
+      } else if (event.kind === 'skipped') generation.count('parse');
+      else child.said(generation, event.messageKind, event.message);
     }
   };
 
-  const onStderr = (line: string): void => {
+  const onStderr = (line: string, generation: Generation): void => {
     const parsed = parseNethogsLine(line);
-    if (parsed.kind === 'message') count(parsed.messageKind);
-    else if (parsed.kind === 'garbled') count('other');
+    if (parsed.kind === 'message') child.said(generation, parsed.messageKind, parsed.message);
+    else if (parsed.kind === 'garbled') child.said(generation, 'other', parsed.text);
   };
 
   /** Starts a child and resolves once it has printed its first refresh. */
   const launch = async (): Promise<void> => {
-    const generation: Generation = { assembler: new RefreshAssembler(), tracker: new CumulativeTracker() };
-    let onReady = (): void => undefined;
-    const ready = new Promise<void>((resolve) => (onReady = resolve));
-    const started = new SupervisedChild({
+    const reader: Reader = { assembler: new RefreshAssembler(), tracker: new CumulativeTracker() };
+    const timeoutMs = START_GRACE_MS + 2 * refresh * 1000;
+    current = await child.launch({
       file: settings.path,
       args: nethogsArgs(settings, refresh),
       pdeathsig: await hasSetpriv(io),
-      onLine: (line) => apply(generation, generation.assembler.line(line), onReady),
+      maxLineBytes: MAX_LINE_BYTES,
+      onStdout: (line, generation) => apply(generation, reader, reader.assembler.line(line)),
       onStderr,
-    });
-    child = started;
-    const timeoutMs = START_GRACE_MS + 2 * refresh * 1000;
-    await started.startUntil(ready, timeoutMs, {
-      exited: 'nethogs exited before its first refresh',
-      timedOut: `nethogs printed no refresh within ${timeoutMs / 1000}s`,
+      readyTimeoutMs: timeoutMs,
+      messages: {
+        exited: 'nethogs exited before its first refresh',
+        timedOut: `nethogs printed no refresh within ${timeoutMs / 1000}s`,
+      },
     });
     startedAtMs = io.now();
   };
@@ -116,19 +112,19 @@ export function createNethogsSource(ctx: SourceContext): Source {
    * applied and the child replaced. What is lost is the traffic of those moments and of the new
    * child's start-up (measured: docs/sources.md).
    */
-  const restartWhenDue = (generation: Generation): void => {
-    if (restarting || startedAtMs === 0 || io.now() - startedAtMs < restartEveryMs) return;
-    const old = child;
+  const restartWhenDue = (generation: Generation, reader: Reader): void => {
+    if (restarting || startedAtMs === 0 || generation !== current || io.now() - startedAtMs < settings.restartEvery) return;
     restarting = (async () => {
       try {
         await new Promise((r) => setTimeout(r, SEAL_AFTER_MS));
-        apply(generation, generation.assembler.seal(), () => undefined);
+        apply(generation, reader, reader.assembler.seal());
         // The new child opens its capture while the old one exits: the gap is its start-up.
-        const stopping = old?.stop();
-        await launch();
+        const launching = launch();
+        const stopping = child.retire(generation);
+        await launching;
         await stopping;
       } catch {
-        // The failed child stays in `child`: the next collect() reports it and the collector
+        // The failed child is the current one: the next collect() reports it and the collector
         // restarts the source with backoff.
       } finally {
         restarting = undefined;
@@ -137,36 +133,27 @@ export function createNethogsSource(ctx: SourceContext): Source {
   };
 
   return {
-    name: 'nethogs',
-    mode: 'streaming',
-    families: ['bytes'],
-
     probe: () => probeNethogs(ctx),
 
     async start(): Promise<void> {
       await restarting;
-      await child?.stop();
-      pending = [];
+      await child.stop();
       startedAtMs = 0;
+      child.drain();
       await launch();
     },
 
     async collect(): Promise<Collection> {
       if (!restarting) {
-        const failure = child?.failure;
-        if (!child || failure !== undefined) throw new Error(failure ?? 'nethogs is not running');
+        const failure = child.failure;
+        if (failure !== undefined) throw new Error(failure === 'not started' ? 'nethogs is not running' : failure);
       }
-      const collection: Collection = { increments: pending, errors };
-      pending = [];
-      errors = {};
-      return collection;
+      return child.drain();
     },
 
     async stop(): Promise<void> {
       await restarting;
-      const stopping = child;
-      child = undefined;
-      await stopping?.stop();
+      await child.stop();
     },
   };
 }
@@ -174,9 +161,8 @@ export function createNethogsSource(ctx: SourceContext): Source {
 // ---------------------------------------------------------------------------------------------
 // probe
 
-async function probeNethogs(ctx: SourceContext): Promise<ProbeResult> {
-  const { io, config, privileges } = ctx;
-  const settings = config.nethogs;
+async function probeNethogs(ctx: SourceContext<Settings>): Promise<ProbeResult> {
+  const { io, settings, privileges } = ctx;
   const result: ProbeResult = { usable: true, problems: [], warnings: [], details: [] };
   const problem = (p: Problem): void => {
     result.usable = false;
@@ -226,7 +212,7 @@ async function probeNethogs(ctx: SourceContext): Promise<ProbeResult> {
     });
   }
 
-  if (await outsideHostNetwork(io, config.procRoot)) {
+  if (await outsideHostNetwork(io, ctx.agent.procRoot)) {
     result.warnings.push({
       what: 'the agent is not in the host\'s network namespace: nethogs sees only this namespace\'s devices and sockets (one pod\'s traffic)',
       fix: 'run the agent with hostNetwork: true (nethogs reads the devices and /proc/net/tcp of its own network namespace)',
@@ -314,7 +300,7 @@ function captureProblem(missing: readonly CapName[], why: string, trial?: string
 }
 
 /** Runs nethogs for one refresh; undefined when its capture opened, else what it said. */
-async function trialCapture(io: HostIO, settings: SourceContext['config']['nethogs'], devices: readonly string[]): Promise<string | undefined> {
+async function trialCapture(io: HostIO, settings: Settings, devices: readonly string[]): Promise<string | undefined> {
   try {
     // Refresh at once, then exit; only whether the capture opens matters, so no UDP.
     const args = nethogsArgs({ devices, loopback: settings.loopback, udp: false }, 0, 1);

@@ -3,6 +3,7 @@
 // line and leaves no garbage behind but the records it returns: the scratch objects below are
 // reused for every line. Allocation is what costs most here, in garbage collection.
 import { SS_STATES, type ConnectionState } from '../../semconv.js';
+import { ackedPayload, receivedPayload, type TcpInfo } from '../tcp-info.js';
 import type { SocketRecord } from '../types.js';
 
 /** Sockets found in the text, and the number of lines that could not be read. */
@@ -20,17 +21,6 @@ export function parseSs(text: string): { sockets: SocketRecord[]; skipped: numbe
     else skipped++;
   }
   return { sockets, skipped };
-}
-
-/** Counters a TCP line carries; each absent unless printed (ss omits zero counters). */
-interface TcpInfo {
-  bytesAcked?: number;
-  bytesSent?: number;
-  bytesRetrans?: number;
-  bytesReceived?: number;
-  segsIn?: number;
-  segsOut?: number;
-  dataSegsOut?: number;
 }
 
 interface Tail {
@@ -82,12 +72,6 @@ const COUNTER_KEYS: Readonly<Record<string, keyof TcpInfo>> = {
   data_segs_out: 'dataSegsOut',
 };
 
-/**
- * States in which the peer's FIN has been received, and counted in bytes_received (see
- * receivedPayload). CLOSE is left out: a RST leads there too, so it may be one byte high.
- */
-const FIN_RECEIVED: ReadonlySet<ConnectionState> = new Set(['close_wait', 'last_ack', 'closing']);
-
 function parseLine(line: string): SocketRecord | undefined {
   let pos = 0;
   for (let column = NETID; column <= PEER; column++) {
@@ -120,9 +104,8 @@ function parseLine(line: string): SocketRecord | undefined {
   const id = tail.ino !== 0 ? `ino:${tail.ino}` : `tuple:${transport}:${column(line, LOCAL)}->${column(line, PEER)}`;
   const state = SS_STATES[stateName]!;
   const pids = hasOwners ? uniqueSorted(owners.pids) : [];
-  const comm = hasOwners && owners.comm !== '' ? owners.comm : undefined;
   const info = transport === 'tcp' && tail.hasInfo ? tail.info : undefined;
-  return socketRecord(id, transport, state, pids, comm, info);
+  return socketRecord(id, transport, state, pids, info);
 }
 
 /**
@@ -134,17 +117,14 @@ function socketRecord(
   transport: 'tcp' | 'udp',
   state: ConnectionState,
   pids: number[],
-  comm: string | undefined,
   info: TcpInfo | undefined,
 ): SocketRecord {
-  if (!info) return comm === undefined ? { id, transport, state, pids } : { id, transport, state, pids, comm };
+  if (!info) return { id, transport, state, pids };
   const rxBytes = receivedPayload(info, state);
   const txBytes = ackedPayload(info);
   const rxPackets = info.segsIn ?? 0;
   const txPackets = info.segsOut ?? 0;
-  return comm === undefined
-    ? { id, transport, state, pids, rxBytes, txBytes, rxPackets, txPackets }
-    : { id, transport, state, pids, comm, rxBytes, txBytes, rxPackets, txPackets };
+  return { id, transport, state, pids, rxBytes, txBytes, rxPackets, txPackets };
 }
 
 /**
@@ -260,36 +240,6 @@ function keyBefore(line: string, colon: number, tailStart: number): string | und
     if (line.startsWith(key, at) && (at === tailStart || isSpace(line.charCodeAt(at - 1)))) return key;
   }
   return undefined;
-}
-
-/**
- * Payload counters from tcp_info. The kernel counts sequence numbers, not payload: the SYN and
- * the FIN each take one. Measured on Linux 6.18 (loopback, 1000 bytes up, 2500 down):
- *   client (active open): bytes_sent:1000 bytes_acked:1001 bytes_received:2500
- *   server (accepted):    bytes_sent:2500 bytes_acked:2500 bytes_received:1000
- * The SYN is in the client's bytes_acked only, because an accepted socket is created with
- * snd_una already past its SYN-ACK (tcp_create_openreq_child). After a shutdown(SHUT_WR) whose FIN
- * is acked, the client's bytes_acked is 302 for 300 sent, and the peer's bytes_received 301 for
- * 300 received: the FIN goes through tcp_rcv_nxt_update() like data.
- */
-function receivedPayload(info: TcpInfo, state: ConnectionState): number {
-  const received = info.bytesReceived ?? 0;
-  return FIN_RECEIVED.has(state) ? Math.max(received - 1, 0) : received;
-}
-
-/**
- * bytes_acked minus the SYN and FIN it may hold. The side of the connection is not on the line,
- * so cap it by the payload handed to the network once: bytes_sent counts retransmissions again
- * (bytes_retrans), e.g. 3095232 sent with 95232 retransmitted for 3000000 acked. Both terms only
- * grow, so the result only grows; while data is in flight it may include the client's SYN.
- * Without bytes_sent (kernel < 4.19 or an older ss) while data was sent, bytes_acked - 1 is
- * the best left: exact for clients, one byte low for accepted sockets.
- */
-function ackedPayload(info: TcpInfo): number {
-  const acked = info.bytesAcked ?? 0;
-  if (info.bytesSent === undefined && (info.dataSegsOut ?? 0) > 0) return Math.max(acked - 1, 0);
-  const sentOnce = (info.bytesSent ?? 0) - (info.bytesRetrans ?? 0);
-  return Math.max(Math.min(acked, sentOnce), 0);
 }
 
 /** `addr:port` as ss prints it: `127.0.0.1:80`, `[::1]:80`, `127.0.0.53%lo:53`, `*:*`. */

@@ -1,31 +1,28 @@
 // ss (iproute2): TCP bytes and segments from tcp_info, and TCP/UDP sockets by state, with owners.
 // Sees the network namespace the agent runs in (the host's, with hostNetwork); see docs/sources.md.
-import { parseDuration } from '../../config/duration.js';
-import type { SourceContext } from '../context.js';
+import type { ConfigOf } from '../../config/keys.js';
+import type { SourceContext } from '../definition.js';
 import { pidMappingWarnings } from '../privileges.js';
-import type { Collection, ProbeResult, SocketRecord, Source } from '../types.js';
+import type { Collection, ProbeResult, SocketRecord, SourceBehaviour } from '../types.js';
+import type { config } from './config.js';
 import { parseSs } from './parse.js';
 
 /** tcp + udp, all states, numeric, owners (-p), tcp_info (-i), inode (-e), no header, one line per socket. */
 export const SS_ARGS = ['-t', '-u', '-a', '-n', '-p', '-i', '-e', '-H', '-O'] as const;
 
-export function createSsSource(ctx: SourceContext): Source {
-  const { io, config } = ctx;
-  const timeoutMs = parseDuration(config.ss.timeout) ?? 10_000;
+export function createSsSource(ctx: SourceContext<ConfigOf<typeof config>>): SourceBehaviour {
+  const { io, settings } = ctx;
+  const timeoutMs = settings.timeout;
   return {
-    name: 'ss',
-    mode: 'polled',
-    families: ['bytes', 'packets', 'connections'],
-
     async probe(): Promise<ProbeResult> {
       const result: ProbeResult = { usable: true, problems: [], warnings: [], details: [] };
       try {
-        result.details.push((await io.run(config.ss.path, ['--version'], { timeoutMs })).trim());
-        await io.run(config.ss.path, ['-t', '-a', '-n', '-H'], { timeoutMs });
+        result.details.push((await io.run(settings.path, ['--version'], { timeoutMs })).trim());
+        await io.run(settings.path, ['-t', '-a', '-n', '-H'], { timeoutMs });
       } catch (err) {
         result.usable = false;
         result.problems.push({
-          what: `cannot run ${JSON.stringify(config.ss.path)}: ${shortError(err)}`,
+          what: `cannot run ${JSON.stringify(settings.path)}: ${shortError(err)}`,
           fix: 'install iproute2 (Debian/Ubuntu: apt-get install iproute2) or set ss.path',
         });
         return result;
@@ -35,16 +32,12 @@ export function createSsSource(ctx: SourceContext): Source {
     },
 
     async collect(): Promise<Collection> {
-      if (!io.runLines) {
-        const { sockets, skipped } = parseSs(await io.run(config.ss.path, SS_ARGS, { timeoutMs }));
-        return { sockets, errors: { parse: skipped } };
-      }
       // parseSs reads each line alone, so parsing the output block by block gives what parsing it
       // whole would, without a string of the whole output (~630 bytes a socket).
       const sockets: SocketRecord[] = [];
       let skipped = 0;
       await io.runLines(
-        config.ss.path,
+        settings.path,
         SS_ARGS,
         (text) => {
           const block = parseSs(text);

@@ -3,6 +3,7 @@
 // private network namespace exchanged known traffic on 127.0.0.1 and ::1. manifest.json holds
 // what those processes knew without bpftrace: their pids, names, and what they sent and read.
 import fs from 'node:fs';
+import { UNSERVED } from '../../helpers/host-stubs.js';
 import { describe, expect, it, vi } from 'vitest';
 import {
   bpftraceCommand,
@@ -15,8 +16,9 @@ import {
   type IntervalEvent,
   type KernelFacts,
 } from '../../../src/sources/ebpf/parse.js';
-import { MAX_COMM_LENGTH, sanitizeComm } from '../../../src/sources/text.js';
-import type { HostIO, Increment } from '../../../src/sources/types.js';
+import { MAX_COMM_LENGTH, sanitizeName } from '../../../src/host/names.js';
+import type { HostIO } from '../../../src/host/types.js';
+import type { Increment } from '../../../src/sources/types.js';
 
 interface Ends {
   pid: number;
@@ -368,13 +370,13 @@ describe('parseBpftraceLine', () => {
   });
 });
 
-describe('sanitizeComm', () => {
+describe('sanitizeName', () => {
   it('replaces control characters, bounds the length, and drops empty names', () => {
-    expect(sanitizeComm('a\tb\u0000c\u009bd\u007f')).toBe('a?b?c?d?');
-    expect(sanitizeComm('x'.repeat(100))).toBe('x'.repeat(MAX_COMM_LENGTH));
-    expect(sanitizeComm('✓'.repeat(100))).toBe('✓'.repeat(MAX_COMM_LENGTH)); // characters, not UTF-16 units
-    expect(sanitizeComm('a\ud800b')).toBe('a\ufffdb');
-    expect(sanitizeComm('')).toBeUndefined();
+    expect(sanitizeName('a\tb\u0000c\u009bd\u007f')).toBe('a?b?c?d?');
+    expect(sanitizeName('x'.repeat(100))).toBe('x'.repeat(MAX_COMM_LENGTH));
+    expect(sanitizeName('✓'.repeat(100))).toBe('✓'.repeat(MAX_COMM_LENGTH)); // characters, not UTF-16 units
+    expect(sanitizeName('a\ud800b')).toBe('a\ufffdb');
+    expect(sanitizeName('')).toBeUndefined();
   });
 });
 
@@ -481,6 +483,7 @@ function fakeHost(dirs: Record<string, string[]>, files: Record<string, string> 
       throw new Error('no commands here');
     },
     now: () => 0,
+    ...UNSERVED,
   };
 }
 

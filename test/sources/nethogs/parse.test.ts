@@ -13,7 +13,7 @@ import {
 } from '../../../src/sources/nethogs/parse.js';
 import { chooseDevices, nethogsArgs, refreshSeconds } from '../../../src/sources/nethogs/source.js';
 import { mergeIncrements } from '../../../src/sources/increments.js';
-import { MAX_COMM_LENGTH } from '../../../src/sources/text.js';
+import { MAX_COMM_LENGTH } from '../../../src/host/names.js';
 import type { Increment } from '../../../src/sources/types.js';
 
 interface Manifest {
@@ -278,7 +278,7 @@ describe('command line and devices', () => {
   });
 
   it('refreshes every whole second, at least one', () => {
-    expect([refreshSeconds('500ms'), refreshSeconds('1s'), refreshSeconds('1500ms'), refreshSeconds('1m')]).toEqual([1, 1, 2, 60]);
+    expect([refreshSeconds(500), refreshSeconds(1000), refreshSeconds(1500), refreshSeconds(60_000)]).toEqual([1, 1, 2, 60]);
   });
 
   const devices = [

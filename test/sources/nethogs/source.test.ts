@@ -7,11 +7,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { UNSERVED } from '../../helpers/host-stubs.js';
+import { ctxOf } from '../../helpers/source-context.js';
 import { loadInvocation } from '../../../src/config/load.js';
 import { CAP, type CapName, type Privileges } from '../../../src/host/capabilities.js';
 import { hostIO } from '../../../src/host/io.js';
 import { createNethogsSource } from '../../../src/sources/nethogs/source.js';
-import type { HostIO, Increment, Source } from '../../../src/sources/types.js';
+import type { HostIO } from '../../../src/host/types.js';
+import type { Increment, SourceBehaviour } from '../../../src/sources/types.js';
 
 const FAKE = fileURLToPath(new URL('../../fixtures/nethogs/fake-nethogs.mjs', import.meta.url));
 const ROOT: Privileges = { uid: 0, effective: (1n << 41n) - 1n };
@@ -23,7 +26,7 @@ function config(...flags: string[]) {
 const sent = (incs: readonly Increment[] = [], pid = 4242) => incs.filter((i) => i.pid === pid).reduce((s, i) => s + i.txBytes, 0);
 
 describe('nethogs source around a stand-in nethogs', () => {
-  let source: Source | undefined;
+  let source: SourceBehaviour | undefined;
   const env = { ...process.env };
   /** Directories a test made for the stand-in's logs. */
   const dirs: string[] = [];
@@ -40,7 +43,7 @@ describe('nethogs source around a stand-in nethogs', () => {
   });
 
   it('starts at the first refresh and hands on the growth of the totals, named and as tcp', async () => {
-    source = createNethogsSource({ config: config(), io: hostIO, privileges: ROOT });
+    source = createNethogsSource(ctxOf('nethogs', { config: config(), io: hostIO, privileges: ROOT }));
     await source.start!();
     await sleep(300);
     const first = await source.collect();
@@ -61,7 +64,7 @@ describe('nethogs source around a stand-in nethogs', () => {
     const dir = tempDir();
     // Four children print blocks, each replaced as soon as it is due; the fifth stays silent.
     Object.assign(process.env, { FAKE_NETHOGS_DIR: dir, FAKE_NETHOGS_SILENT_AFTER: '4' });
-    source = createNethogsSource({ config: config('--nethogs-restart-every', '1ms'), io: hostIO, privileges: ROOT });
+    source = createNethogsSource(ctxOf('nethogs', { config: config('--nethogs-restart-every', '1ms'), io: hostIO, privileges: ROOT }));
     await source.start!();
     const increments: Increment[] = [];
     const instances = () => Number(readFileSync(join(dir, 'instances'), 'utf8'));
@@ -87,7 +90,7 @@ describe('nethogs source around a stand-in nethogs', () => {
 
   it('reports a child that died: collect() throws with what nethogs said on stderr', async () => {
     process.env.FAKE_NETHOGS_DIE_AFTER = '3';
-    source = createNethogsSource({ config: config(), io: hostIO, privileges: ROOT });
+    source = createNethogsSource(ctxOf('nethogs', { config: config(), io: hostIO, privileges: ROOT }));
     await source.start!();
     await sleep(500);
     await expect(source.collect()).rejects.toThrow(/exited with code 1: Error dispatching for device fake0/);
@@ -95,7 +98,7 @@ describe('nethogs source around a stand-in nethogs', () => {
 
   it('fails to start with nethogs\'s own words when it exits before its first refresh', async () => {
     process.env.FAKE_NETHOGS_FAIL = "No devices to monitor. Use '-a' to allow monitoring loopback interfaces or devices that are not up/running";
-    source = createNethogsSource({ config: config(), io: hostIO, privileges: ROOT });
+    source = createNethogsSource(ctxOf('nethogs', { config: config(), io: hostIO, privileges: ROOT }));
     await expect(source.start!()).rejects.toThrow(/exited with code 1: No devices to monitor/);
   });
 });
@@ -128,6 +131,7 @@ function fakeHost(files: Record<string, string>, commands: Record<string, string
       return found[1];
     },
     now: () => Date.now(),
+    ...UNSERVED,
   };
 }
 
@@ -144,7 +148,7 @@ const caps = (...names: CapName[]): bigint => names.reduce((set, name) => set | 
 
 function probe(privileges: Privileges, files: Record<string, string> = {}, commands: Record<string, string | Error> = {}) {
   const io = fakeHost({ ...HOST_FILES, ...files }, { ...TOOLS, ...commands });
-  return createNethogsSource({ config: loadInvocation(['--sources', 'nethogs'], {}).config, io, privileges }).probe();
+  return createNethogsSource(ctxOf('nethogs', { config: loadInvocation(['--sources', 'nethogs'], {}).config, io, privileges })).probe();
 }
 
 describe('probe', () => {

@@ -1,9 +1,9 @@
 // The procfs source over a fake /proc: sockets from the net tables of each network namespace,
 // owners from the socket links in each process's fd table.
 import { describe, expect, it } from 'vitest';
+import { ctxOf } from '../../helpers/source-context.js';
 import { loadInvocation } from '../../../src/config/load.js';
 import { createProcfsSource } from '../../../src/sources/procfs/source.js';
-import type { HostIO } from '../../../src/sources/types.js';
 import { FakeHost } from '../../helpers/fake-host.js';
 
 const { config } = loadInvocation(['run', '--sources', 'procfs', '--no-prometheus', '--log-level', 'silent'], {});
@@ -32,11 +32,11 @@ function fakeProc(): FakeHost {
     300: { 3: 'socket:[444]', 4: 'anon_inode:[eventpoll]' },
   };
   for (const [pid, table] of Object.entries(fds)) {
-    host.spawn(Number(pid), `p${pid}`);
+    host.startProcess(Number(pid), `p${pid}`);
     host.links.set(`/proc/${pid}/ns/net`, `net:[${pid === '300' ? OTHER_NS : HOST_NS}]`);
     for (const [fd, target] of Object.entries(table)) host.links.set(`/proc/${pid}/fd/${fd}`, target);
   }
-  host.spawn(400, 'gone');
+  host.startProcess(400, 'gone');
   host.files.set(
     '/proc/self/net/tcp',
     [HEADER, row(0, 8080, 0, '0A', 111), row(1, 8080, 40000, '01', 222), row(2, 40000, 8080, '01', 333), row(3, 40001, 8080, '06', 0), row(4, 9000, 0, '0A', 555), ''].join('\n'),
@@ -56,21 +56,17 @@ const EXPECTED = [
 
 describe('procfs source', () => {
   it('names every socket of every netns by its inode and gives it the pids holding it, ascending', async () => {
-    const collection = await createProcfsSource({ config, io: fakeProc(), privileges }).collect();
-    expect(collection).toEqual({ sockets: EXPECTED, errors: { parse: 0, permission: 0 } });
+    const collection = await createProcfsSource(ctxOf('procfs', { config, io: fakeProc(), privileges })).collect();
+    expect(collection).toEqual({ sockets: EXPECTED, errors: { parse: 0, permission: 0, process: 0, net_table: 0 } });
   });
 
-  it('reads the same through readdir and readlink on a host without readLinks and readLines', async () => {
-    const host = fakeProc();
-    const io: HostIO = {
-      readFile: (path) => host.readFile(path),
-      readdir: (path) => host.readdir(path),
-      readlink: (path) => host.readlink(path),
-      run: (file, args) => host.run(file, args),
-      now: host.now,
-    };
-    const collection = await createProcfsSource({ config, io, privileges }).collect();
-    expect(collection).toEqual({ sockets: EXPECTED, errors: { parse: 0, permission: 0 } });
+  it('reads the same however many lines of a net table the host hands over at once', async () => {
+    for (const blockLines of [1, 2, 1000]) {
+      const host = fakeProc();
+      host.blockLines = blockLines;
+      const collection = await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
+      expect(collection, `${blockLines} lines a block`).toEqual({ sockets: EXPECTED, errors: { parse: 0, permission: 0, process: 0, net_table: 0 } });
+    }
   });
 
   it('reads one fd table at a time, so the event loop waits for one table at most', async () => {
@@ -84,7 +80,7 @@ describe('procfs source', () => {
       reading--;
       return readLinks(dir);
     };
-    await createProcfsSource({ config, io: host, privileges }).collect();
+    await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
     expect(most).toBe(1);
   });
 
@@ -95,8 +91,8 @@ describe('procfs source', () => {
       if (dir === '/proc/200/fd') throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
       return readLinks(dir);
     };
-    const { sockets, errors } = await createProcfsSource({ config, io: host, privileges }).collect();
-    expect(errors).toEqual({ parse: 0, permission: 1 });
+    const { sockets, errors } = await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
+    expect(errors).toEqual({ parse: 0, permission: 1, process: 0, net_table: 0 });
     expect(sockets!.find((s) => s.id === 'ino:111')?.pids).toEqual([100]);
     expect(sockets!.find((s) => s.id === 'ino:333')?.pids).toEqual([]);
   });
@@ -104,7 +100,7 @@ describe('procfs source', () => {
   it('counts a garbled row of a table and reads the others', async () => {
     const host = fakeProc();
     host.files.set('/proc/300/net/tcp', [HEADER, row(0, 5432, 0, '0A', 444), '   1: 0100007F:1538 0100007F', ''].join('\n'));
-    const { sockets, errors } = await createProcfsSource({ config, io: host, privileges }).collect();
+    const { sockets, errors } = await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
     expect(errors.parse).toBe(1);
     expect(sockets).toEqual(EXPECTED);
   });
@@ -123,7 +119,7 @@ describe('procfs source: the cache of large fd tables', () => {
     const host = new FakeHost();
     host.links.set('/proc/self/ns/net', `net:[${HOST_NS}]`);
     for (const pid of [BIG, PEER]) {
-      host.spawn(pid, `p${pid}`);
+      host.startProcess(pid, `p${pid}`);
       host.links.set(`/proc/${pid}/ns/net`, `net:[${HOST_NS}]`);
     }
     host.links.set(`/proc/${BIG}/fd/3`, '/var/log/app.log');
@@ -152,7 +148,7 @@ describe('procfs source: the cache of large fd tables', () => {
 
   it('reads a large table whole twice (start time first the second time), then only new fd numbers', async () => {
     const host = bigHost();
-    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    const source = createProcfsSource(ctxOf('procfs', { config: cached(), io: host, privileges }));
     const expected = new Map(range(FIRST_INODE, COUNT).map((inode) => [inode, [BIG]]));
     expect(await owners(source)).toEqual(expected);
     expect(readBig(host)).toHaveLength(COUNT + 1);
@@ -170,7 +166,7 @@ describe('procfs source: the cache of large fd tables', () => {
 
   it('drops a closed fd at once, and reads the table whole when a reused fd number holds a new socket, a cycle later', async () => {
     const host = bigHost();
-    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    const source = createProcfsSource(ctxOf('procfs', { config: cached(), io: host, privileges }));
     for (let i = 0; i < 3; i++) await owners(source);
     readBig(host);
 
@@ -197,7 +193,7 @@ describe('procfs source: the cache of large fd tables', () => {
 
   it('searches for an unowned socket once, then remembers it', async () => {
     const host = bigHost();
-    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    const source = createProcfsSource(ctxOf('procfs', { config: cached(), io: host, privileges }));
     for (let i = 0; i < 3; i++) await owners(source);
     readBig(host);
     // A socket held by no process (a kernel socket, or one held by a process it may not read).
@@ -210,7 +206,7 @@ describe('procfs source: the cache of large fd tables', () => {
 
   it('finds a socket opened during the scan by a process read before it, without reading large tables', async () => {
     const host = bigHost();
-    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    const source = createProcfsSource(ctxOf('procfs', { config: cached(), io: host, privileges }));
     for (let i = 0; i < 3; i++) await owners(source);
     readBig(host);
     // Listed in the net table, but the small process's fd was not there yet when it was read.
@@ -223,7 +219,7 @@ describe('procfs source: the cache of large fd tables', () => {
 
   it('keeps crediting a socket whose fd number was reused for a file until the table is fdCacheMaxAge old', async () => {
     const host = bigHost();
-    const source = createProcfsSource({ config: cached('30s'), io: host, privileges });
+    const source = createProcfsSource(ctxOf('procfs', { config: cached('30s'), io: host, privileges }));
     for (let i = 0; i < 3; i++) await owners(source);
     readBig(host);
     // fd 12's socket is handed to the small process, and fd 12 reused for a file: nothing shows it.
@@ -239,13 +235,13 @@ describe('procfs source: the cache of large fd tables', () => {
 
   it('reads the table whole when another process took the PID', async () => {
     const host = bigHost();
-    const source = createProcfsSource({ config: cached(), io: host, privileges });
+    const source = createProcfsSource(ctxOf('procfs', { config: cached(), io: host, privileges }));
     for (let i = 0; i < 3; i++) await owners(source);
     readBig(host);
     // Another process under the same PID, with the same fd numbers: its fd 13 holds a file, and
     // the socket that fd 13 held lives on in the small process.
     host.exit(BIG);
-    host.spawn(BIG, 'reborn', 123_456);
+    host.startProcess(BIG, 'reborn', 123_456);
     host.links.set(`/proc/${BIG}/fd/13`, '/etc/hosts');
     host.links.set(`/proc/${PEER}/fd/5`, `socket:[${FIRST_INODE + 3}]`);
     expect((await owners(source)).get(FIRST_INODE + 3)).toEqual([PEER]);
@@ -254,13 +250,13 @@ describe('procfs source: the cache of large fd tables', () => {
 
   it('reads every link every cycle when fdCacheMaxAge is empty, and small tables always', async () => {
     const host = bigHost();
-    const source = createProcfsSource({ config: cached(''), io: host, privileges });
+    const source = createProcfsSource(ctxOf('procfs', { config: cached(''), io: host, privileges }));
     for (let i = 0; i < 3; i++) {
       await owners(source);
       expect(readBig(host)).toHaveLength(COUNT + 1);
     }
     const small = fakeProc();
-    const withCache = createProcfsSource({ config: cached(), io: small, privileges });
+    const withCache = createProcfsSource(ctxOf('procfs', { config: cached(), io: small, privileges }));
     for (let i = 0; i < 3; i++) {
       small.linksRead = [];
       expect((await withCache.collect()).sockets).toEqual(EXPECTED);

@@ -112,7 +112,6 @@ describe('parseSs', () => {
         transport: 'tcp',
         state: 'established',
         pids: [m.capturePid],
-        comm: 'netproc-capture',
         rxBytes: down,
         txBytes: up,
         rxPackets: 3, // segs_in:3 as printed
@@ -164,7 +163,7 @@ describe('parseSs', () => {
       }
       expect(byIno(sockets, b.udpAny.ino)).toMatchObject({ state: 'close', pids: [m.capturePid] }); // *:P *:*
       expect(byIno(sockets, b.udpLo.ino)).toMatchObject({ state: 'close', pids: [m.capturePid] }); // 127.0.0.1%lo:P
-      expect(byIno(sockets, b.udpNobody.ino)).toMatchObject({ pids: [b.udpNobody.pid], comm: 'nobody-udp' });
+      expect(byIno(sockets, b.udpNobody.ino)).toMatchObject({ pids: [b.udpNobody.pid] });
     });
 
     it('identifies a TIME-WAIT socket by its tuple, with no owner and no counters', () => {
@@ -196,11 +195,12 @@ describe('parseSs', () => {
       cutUnicode: 'héllo wörld\uFFFD', // the kernel kept 15 of 16 bytes: half a ✓, decoded as U+FFFD
       leadingParen: undefined, // comm: )lead; ss prints ""
     };
-    for (const [key, comm] of Object.entries(printed) as Array<[keyof Manifest['names'], string | undefined]>) {
+    // The names themselves are not kept (SocketRecord has no comm: /proc names the process); what
+    // matters is that no name, however odd, moves the owner's pid.
+    for (const key of Object.keys(printed) as Array<keyof Manifest['names']>) {
       it(`reads the owner named ${JSON.stringify(m.names[key].comm)}`, () => {
         const s = byIno(sockets, m.names[key].ino);
         expect(s.pids).toEqual([m.names[key].pid]);
-        expect(s.comm).toBe(comm);
         expect(s.state).toBe('listen');
       });
     }
@@ -212,10 +212,10 @@ describe('parseSs', () => {
     const { sockets, skipped } = parseSs(fixture('shared.txt'));
     const { parentPid, childPid } = m.shared;
 
-    it('lists every owning pid once, ascending, and names the first owner ss printed', () => {
+    it('lists every owning pid once, ascending', () => {
       expect(skipped).toBe(0);
-      expect(byIno(sockets, m.shared.tcpIno)).toMatchObject({ pids: [parentPid, childPid], comm: 'sh-child', state: 'listen' });
-      expect(byIno(sockets, m.shared.udpIno)).toMatchObject({ pids: [parentPid, childPid], comm: 'sh-child', transport: 'udp' });
+      expect(byIno(sockets, m.shared.tcpIno)).toMatchObject({ pids: [parentPid, childPid], state: 'listen' });
+      expect(byIno(sockets, m.shared.udpIno)).toMatchObject({ pids: [parentPid, childPid], transport: 'udp' });
     });
   });
 

@@ -1,11 +1,11 @@
 // The ss source over a fake host: it runs `ss` with SS_ARGS and parses what it printed, the same
-// whether the host hands the output over in blocks of lines (runLines) or whole (run).
+// however many lines the host hands over in one block.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { ctxOf } from '../../helpers/source-context.js';
 import { loadInvocation } from '../../../src/config/load.js';
 import { parseSs } from '../../../src/sources/ss/parse.js';
 import { createSsSource, SS_ARGS } from '../../../src/sources/ss/source.js';
-import type { HostIO } from '../../../src/sources/types.js';
 import { FakeHost } from '../../helpers/fake-host.js';
 
 const { config } = loadInvocation(['run', '--sources', 'ss', '--no-prometheus', '--log-level', 'silent'], {});
@@ -32,29 +32,13 @@ describe('ss source', () => {
     for (const blockLines of [1, 2, 7, 1000]) {
       const host = hostPrinting(output);
       host.blockLines = blockLines;
-      const collection = await createSsSource({ config, io: host, privileges }).collect();
+      const collection = await createSsSource(ctxOf('ss', { config, io: host, privileges })).collect();
       expect(collection, `${blockLines} lines a block`).toEqual({ sockets: whole.sockets, errors: { parse: whole.skipped } });
     }
   });
 
-  it('runs ss through run() on a host without runLines', async () => {
-    const host = hostPrinting(output);
-    const io: HostIO = {
-      readFile: (path) => host.readFile(path),
-      readdir: (path) => host.readdir(path),
-      readlink: (path) => host.readlink(path),
-      run: (file, args) => host.run(file, args),
-      now: host.now,
-    };
-    const whole = parseSs(output);
-    expect(await createSsSource({ config, io, privileges }).collect()).toEqual({
-      sockets: whole.sockets,
-      errors: { parse: whole.skipped },
-    });
-  });
-
   it('fails the collection when ss fails', async () => {
     const host = new FakeHost();
-    await expect(createSsSource({ config, io: host, privileges }).collect()).rejects.toThrow();
+    await expect(createSsSource(ctxOf('ss', { config, io: host, privileges })).collect()).rejects.toThrow();
   });
 });

@@ -1,18 +1,20 @@
-// Process names and messages that tools print are data: made safe for a label or a log line.
+// Process names and messages are data from other users' processes and from tools: made safe for
+// a label or a log line. The one sanitizer of process names, whether read from /proc or printed
+// by a tool.
 
-/** Process names: at most this many characters. */
+/** Names a tool printed (comm, argv[0]): at most this many characters. */
 export const MAX_COMM_LENGTH = 64;
 
 /**
  * A process name fit for a label: control characters (C0, DEL, C1) become '?', lone surrogates
- * U+FFFD, at most MAX_COMM_LENGTH characters; undefined when nothing is left.
+ * U+FFFD, at most `max` characters (not UTF-16 units); undefined when nothing is left.
  */
-export function sanitizeComm(raw: string): string | undefined {
+export function sanitizeName(raw: string, max = MAX_COMM_LENGTH): string | undefined {
   const clean = raw
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
     .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
   const chars = Array.from(clean);
-  const bounded = chars.length > MAX_COMM_LENGTH ? chars.slice(0, MAX_COMM_LENGTH).join('') : clean;
+  const bounded = chars.length > max ? chars.slice(0, max).join('') : clean;
   return bounded === '' ? undefined : bounded;
 }
 

@@ -12,7 +12,7 @@ import {
   parseStat,
   socketInode,
   type NetEntry,
-} from '../../../src/sources/procfs/parse.js';
+} from '../../../src/host/proc/parse.js';
 
 function fixture(name: string): string {
   return fs.readFileSync(new URL(`../../fixtures/procfs/${name}`, import.meta.url), 'utf8');

@@ -1,0 +1,12 @@
+// The procfs source's own keys, under `procfs.`.
+import { key } from '../../config/keys.js';
+
+export const config = {
+  fdCacheMaxAge: key({
+    doc: 'The procfs source reads the links of a large fd table (128 fds or more) once, then each cycle only the links of fd numbers that are new; a table is read whole again when it is this old, when a socket turns up that no fd read so far holds, or when the process is a new one under the same PID. Bounds how long a closed fd number reused for a non-socket may leave the socket it held credited to the process (see docs/sources.md). Empty: read every link every cycle.',
+    format: 'optional-duration',
+    default: '60s',
+    env: 'NETPROC_PROCFS_FD_CACHE_MAX_AGE',
+    arg: 'procfs-fd-cache-max-age',
+  }),
+};

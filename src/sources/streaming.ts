@@ -1,0 +1,207 @@
+// The one lifecycle of a streaming source's child (bpftrace, nethogs): started through the host's
+// spawn (argument array, no shell, lines bounded in length), ready once the source says so,
+// each run (a generation) gathering its own increments and errors until drained, what the child
+// says on stderr logged once per kind per outage, and stopped with SIGTERM, then SIGKILL. The
+// child dies with the agent even when the agent is SIGKILLed (PR_SET_PDEATHSIG through setpriv).
+import type { Logger } from 'pino';
+import { boundMessage } from '../host/names.js';
+import type { ChildHandle, HostIO } from '../host/types.js';
+import { mergeIncrements } from './increments.js';
+import type { Collection, Increment, Problem } from './types.js';
+
+/** Stderr lines kept to say why a child exited. */
+const STDERR_LINES = 20;
+const STOP_GRACE_MS = 3000;
+/** Longest message of a child put in a log line. */
+const MAX_LOGGED_MESSAGE = 300;
+
+/** One run of the child: what it counted since the last drain. A new child counts from zero. */
+export class Generation {
+  increments: Increment[] = [];
+  errors: Record<string, number> = {};
+  /** Why the child is gone, once it is. */
+  exitReason: string | undefined;
+  readonly stderr: string[] = [];
+  handle: ChildHandle | undefined;
+  exited: Promise<void> = Promise.resolve();
+  /** Called by the source once the child's output says it is ready. */
+  ready: () => void = () => undefined;
+
+  add(increments: readonly Increment[]): void {
+    if (increments.length === 0) return;
+    this.increments = this.increments.length === 0 ? [...increments] : mergeIncrements(this.increments, increments);
+  }
+
+  count(kind: string, n = 1): void {
+    this.errors[kind] = (this.errors[kind] ?? 0) + n;
+  }
+}
+
+export interface LaunchSpec {
+  file: string;
+  args: readonly string[];
+  env?: Record<string, string>;
+  /** Wrap in `setpriv --pdeathsig SIGKILL` so the child cannot outlive the agent (see hasSetpriv). */
+  pdeathsig: boolean;
+  /** See SpawnSpec.maxLineBytes; a longer line is counted as a `parse` error of its generation. */
+  maxLineBytes: number;
+  onStdout(line: string, generation: Generation): void;
+  onStderr(line: string, generation: Generation): void;
+  /** Which stderr line says why the child exited: the last it matches (default: looksLikeError). */
+  isErrorLine?(line: string): boolean;
+  /** How long the child may take to become ready. */
+  readyTimeoutMs: number;
+  messages: { exited: string; timedOut: string };
+}
+
+export class StreamingChild {
+  private current: Generation | undefined;
+  /** Generations not drained yet: the current one, and replaced ones still printing. */
+  private generations: Generation[] = [];
+  /** Kinds of message logged in the current outage of each; see said(). */
+  private readonly logged = new Set<string>();
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly io: HostIO,
+    private readonly logger: Logger,
+    private readonly source: string,
+  ) {}
+
+  /** Why the current child is not running, or undefined while it runs. */
+  get failure(): string | undefined {
+    if (!this.current) return 'not started';
+    return this.current.exitReason;
+  }
+
+  /**
+   * Starts a new generation and resolves once it is ready. Rejects, with the child stopped, when
+   * the child exits first (with why) or takes longer than spec.readyTimeoutMs. The generation it
+   * replaces, if any, keeps printing into its own counts until it is stopped.
+   */
+  async launch(spec: LaunchSpec): Promise<Generation> {
+    const generation = new Generation();
+    const ready = new Promise<void>((resolve) => (generation.ready = resolve));
+    const [file, args] = spec.pdeathsig
+      ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', spec.file, ...spec.args]]
+      : [spec.file, [...spec.args]];
+    const handle = this.io.spawn({
+      file,
+      args,
+      env: spec.env ?? {},
+      maxLineBytes: spec.maxLineBytes,
+      onStdout: (line) => spec.onStdout(line, generation),
+      onStderr: (line) => {
+        if (generation.stderr.length === STDERR_LINES) generation.stderr.shift();
+        generation.stderr.push(line);
+        spec.onStderr(line, generation);
+      },
+      onLongLine: () => generation.count('parse'),
+    });
+    generation.handle = handle;
+    generation.exited = handle.exited.then((exit) => {
+      const how = exit.error ? `could not start: ${exit.error}` : `exited with ${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}`;
+      const why = [...generation.stderr].reverse().find(spec.isErrorLine ?? looksLikeError) ?? generation.stderr.at(-1);
+      generation.exitReason = `${spec.file} ${how}${why ? `: ${boundMessage(why, MAX_LOGGED_MESSAGE)}` : ''}`;
+    });
+    this.current = generation;
+    this.generations.push(generation);
+
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        ready,
+        generation.exited.then(() => {
+          throw new Error(generation.exitReason ?? spec.messages.exited);
+        }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(spec.messages.timedOut)), spec.readyTimeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      await stopGeneration(generation);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return generation;
+  }
+
+  /**
+   * A message the child printed, counted under `kind` in its generation and logged the first
+   * time the kind shows up in an outage: an outage of a kind ends with a drain that saw none.
+   */
+  said(generation: Generation, kind: string, message: string): void {
+    generation.count(kind);
+    this.seen.add(kind);
+    if (this.logged.has(kind)) return;
+    this.logged.add(kind);
+    this.logger.warn({ source: this.source, kind }, `${this.source} child said: ${boundMessage(message, MAX_LOGGED_MESSAGE)}`);
+  }
+
+  /** The increments and errors of every generation since the last drain. */
+  drain(): Collection {
+    let increments: Increment[] = [];
+    const errors: Record<string, number> = {};
+    for (const generation of this.generations) {
+      if (generation.increments.length > 0) {
+        increments = increments.length === 0 ? generation.increments : mergeIncrements(increments, generation.increments);
+      }
+      for (const [kind, n] of Object.entries(generation.errors)) errors[kind] = (errors[kind] ?? 0) + n;
+      generation.increments = [];
+      generation.errors = {};
+    }
+    this.generations = this.generations.filter((g) => g === this.current || g.exitReason === undefined);
+    for (const kind of this.logged) if (!this.seen.has(kind)) this.logged.delete(kind);
+    this.seen.clear();
+    return { increments, errors };
+  }
+
+  /** Stops every generation: SIGTERM, then SIGKILL after a grace period. */
+  async stop(): Promise<void> {
+    const stopping = this.generations;
+    await Promise.all(stopping.map(stopGeneration));
+  }
+
+  /** Stops the generations before the current one (a planned replacement). */
+  async retire(previous: Generation | undefined): Promise<void> {
+    if (previous && previous !== this.current) await stopGeneration(previous);
+  }
+}
+
+async function stopGeneration(generation: Generation): Promise<void> {
+  const { handle } = generation;
+  if (!handle || generation.exitReason !== undefined) return generation.exited;
+  handle.kill('SIGTERM');
+  const timer = setTimeout(() => handle.kill('SIGKILL'), STOP_GRACE_MS);
+  await generation.exited;
+  clearTimeout(timer);
+}
+
+/** A stderr line that says something failed. */
+export function looksLikeError(line: string): boolean {
+  return /error|fail/i.test(line);
+}
+
+/** The probe's warning when hasSetpriv is false. */
+export function setprivWarning(tool: string): Problem {
+  return {
+    what: `setpriv is missing: ${tool} may outlive the agent if the agent is SIGKILLed`,
+    fix: 'install util-linux (setpriv), which sets the child\'s parent-death signal',
+  };
+}
+
+const setprivPresence = new WeakMap<HostIO, Promise<boolean>>();
+
+/** Whether setpriv (util-linux) is here to set the child's parent-death signal; asked once per host. */
+export function hasSetpriv(io: HostIO): Promise<boolean> {
+  let present = setprivPresence.get(io);
+  if (!present) {
+    present = io.run('setpriv', ['--version'], { timeoutMs: 5000 }).then(
+      () => true,
+      () => false,
+    );
+    setprivPresence.set(io, present);
+  }
+  return present;
+}
