@@ -15,6 +15,7 @@ import {
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
+import type { ExportHealth } from '../instruments/export-health.js';
 
 const DEFAULT_INTERVAL_MS = 60_000;
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -26,13 +27,6 @@ export interface OtlpSettings {
   headers?: Record<string, string>;
   compression?: 'none' | 'gzip';
   insecure: boolean;
-}
-
-/** Export outcomes, for the self-metrics and the once-per-outage log. */
-export class ExportHealth {
-  successes = 0;
-  failures = 0;
-  failing = false;
 }
 
 /** The OTLP settings from config and the standard OTEL_* variables; undefined when OTLP is off. */

@@ -4,7 +4,7 @@ import type { Meter } from '@opentelemetry/api';
 import { SELF_ATTR, SELF_METRICS } from '../semconv.js';
 import type { Collector } from '../collection/collector.js';
 import type { Source } from '../sources/types.js';
-import type { ExportHealth } from '../exporters/otlp.js';
+import type { ExportHealth } from './export-health.js';
 
 export function registerSelfMetrics(
   meter: Meter,
