@@ -12,16 +12,17 @@ import type { Collection, ProbeResult, SocketRecord, Source } from '../../src/so
 import { FakeHost } from '../helpers/fake-host.js';
 
 class ScriptedSource implements Source {
-  readonly mode = 'polled';
   failing = false;
   calls = 0;
+  probes = 0;
   sockets: SocketRecord[] = [];
   constructor(
     readonly name: string,
     readonly families: readonly Family[],
-    private readonly usable = true,
+    public usable = true,
   ) {}
   async probe(): Promise<ProbeResult> {
+    this.probes++;
     return { usable: this.usable, problems: this.usable ? [] : [{ what: 'absent', fix: 'install' }], warnings: [], details: [] };
   }
   async collect(): Promise<Collection> {
@@ -127,5 +128,52 @@ describe('Collector', () => {
     expect(c.assignment.size).toBe(0);
     expect(c.health.get('absent').up).toBe(false);
     expect(c.servableFamilies()).toEqual([]);
+  });
+
+  it('probes again a source unusable at start, with backoff, and hands it its families once usable, counting nothing twice', async () => {
+    // The preferred source's tool is missing at start: the backup serves bytes.
+    const preferred = new ScriptedSource('preferred', ['bytes', 'packets', 'connections'], false);
+    const resolver = await ProcessResolver.create(host, '/proc');
+    const aggregator = new Aggregator(resolver, { retainCycles: 2, maxProcesses: 0, startTimeMs: 0, now: host.now });
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line).msg as string) });
+    const c = new Collector([preferred, backup], aggregator, { intervalMs: 1000, reprobeMs: 10_000, logger, now: host.now });
+    await c.init();
+    expect(preferred.probes).toBe(1);
+    backup.sockets = [socket(1000)];
+    expect(rxOf(await c.collectOnce())).toBe(1000);
+    expect(c.assignment.get('bytes')).toBe('backup');
+
+    // Not probed again before reprobeMs; then probed, still unusable: the next wait doubles.
+    host.clock += 9_000;
+    await c.collectOnce();
+    expect(preferred.probes).toBe(1);
+    host.clock += 1_000;
+    await c.collectOnce();
+    expect(preferred.probes).toBe(2);
+    host.clock += 10_000;
+    await c.collectOnce();
+    expect(preferred.probes).toBe(2);
+    host.clock += 10_000;
+    backup.sockets = [socket(1400)];
+    expect(rxOf(await c.collectOnce())).toBe(1400);
+    expect(preferred.probes).toBe(3);
+
+    // The tool is installed: within the (doubled) interval the source is usable and takes its
+    // families over from a baseline. Its own count of the socket (5000) is not added.
+    preferred.usable = true;
+    preferred.sockets = [socket(5000)];
+    backup.sockets = [socket(1500)];
+    host.clock += 40_000;
+    const handover = await c.collectOnce();
+    expect(preferred.probes).toBe(4);
+    expect(Object.fromEntries(c.assignment)).toEqual({ bytes: 'preferred', packets: 'preferred', connections: 'preferred' });
+    expect(c.health.get('preferred').up).toBe(true);
+    expect(rxOf(handover)).toBe(1400);
+    expect(logged).toContain('source became usable');
+    preferred.sockets = [socket(5600)];
+    expect(rxOf(await c.collectOnce())).toBe(2000);
+    host.clock += 600_000;
+    await c.collectOnce();
+    expect(preferred.probes).toBe(4); // usable: no more probes
   });
 });
