@@ -97,6 +97,33 @@ describe('procfs source', () => {
     expect(sockets!.find((s) => s.id === 'ino:333')?.pids).toEqual([]);
   });
 
+  it('counts a process whose fd table fails with an unexpected errno, skips it, and returns every other process', async () => {
+    const host = fakeProc();
+    const readLinks = host.readLinks.bind(host);
+    host.readLinks = async (dir) => {
+      if (dir === '/proc/200/fd') throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+      return readLinks(dir);
+    };
+    const { sockets, errors } = await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
+    expect(errors).toEqual({ parse: 0, permission: 0, process: 1, net_table: 0 });
+    // Pid 200's sockets lose their owner; everything else is as without the fault.
+    const without200 = EXPECTED.map((s) => ({ ...s, pids: s.pids.filter((pid) => pid !== 200) }));
+    expect(sockets).toEqual(without200);
+  });
+
+  it('counts a net table it may not read as permission, and one that fails otherwise as net_table', async () => {
+    const host = fakeProc();
+    const readLines = host.readLines.bind(host);
+    host.readLines = async (path, onLines) => {
+      if (path === '/proc/300/net/tcp') throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
+      if (path === '/proc/self/net/tcp') throw Object.assign(new Error('EIO'), { code: 'EIO' });
+      return readLines(path, onLines);
+    };
+    const { sockets, errors } = await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
+    expect(errors).toEqual({ parse: 0, permission: 1, process: 0, net_table: 1 });
+    expect(sockets).toEqual([]);
+  });
+
   it('counts a garbled row of a table and reads the others', async () => {
     const host = fakeProc();
     host.files.set('/proc/300/net/tcp', [HEADER, row(0, 5432, 0, '0A', 444), '   1: 0100007F:1538 0100007F', ''].join('\n'));
