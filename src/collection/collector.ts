@@ -34,6 +34,8 @@ export class Collector {
   private readonly failures = new Map<string, Down>();
   /** Sources that could not run when last probed; probed again at retryAtMs. */
   private readonly unusable = new Map<string, Down>();
+  /** Streaming sources found usable again and started, to join the selection; see joinStarted. */
+  private readonly joining = new Set<string>();
   private readonly started = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -83,16 +85,48 @@ export class Collector {
 
   /**
    * Probes again the sources that could not run, when their time has come. One that can run now
-   * (a tool installed, tracefs mounted) takes over the families it is preferred for in this
-   * cycle, from a baseline, as after a recovery: nothing is counted twice.
+   * (a tool installed, tracefs mounted) joins the selection and takes over the families it is
+   * preferred for, from a baseline: nothing is counted twice. A streaming source is started first,
+   * in the background, while the others keep serving (bpftrace takes seconds to attach); it joins
+   * at the end of the first cycle after it is running (see joinStarted).
    */
   private async reprobe(): Promise<void> {
     const now = this.now();
     const due = this.sources.filter((s) => (this.unusable.get(s.name)?.retryAtMs ?? Infinity) <= now);
     for (const source of due) {
       const result = await source.probe();
-      this.probed(source.name, result);
-      if (result.usable) this.options.logger.info({ source: source.name }, 'source became usable');
+      if (!result.usable || !source.start) {
+        this.probed(source.name, result);
+        if (result.usable) this.options.logger.info({ source: source.name }, 'source became usable');
+        continue;
+      }
+      this.unusable.delete(source.name);
+      source.start().then(
+        () => {
+          if (this.stopped) return void source.stop?.().catch(() => undefined);
+          this.started.add(source.name);
+          this.joining.add(source.name);
+        },
+        (err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err);
+          this.options.logger.warn({ source: source.name }, `source usable but failed to start: ${firstLine(message)}`);
+          this.probed(source.name, { usable: false, problems: [], warnings: [], details: [] });
+        },
+      );
+    }
+  }
+
+  /**
+   * Streaming sources started by reprobe() join the selection. What they counted while the other
+   * sources still served their families is dropped, right after those sources' last collection:
+   * from here on only they count.
+   */
+  private async joinStarted(): Promise<void> {
+    for (const name of this.joining) {
+      this.joining.delete(name);
+      await this.sources.find((s) => s.name === name)!.collect().catch(() => undefined);
+      this.probed(name, { usable: true, problems: [], warnings: [], details: [] });
+      this.options.logger.info({ source: name }, 'source became usable');
     }
   }
 
@@ -128,6 +162,7 @@ export class Collector {
       }
       if (!failed) break;
     }
+    await this.joinStarted();
     await this.aggregator.endCycle();
     this.snapshot = this.aggregator.snapshot();
     this.cycles++;

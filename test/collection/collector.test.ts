@@ -176,4 +176,47 @@ describe('Collector', () => {
     await c.collectOnce();
     expect(preferred.probes).toBe(4); // usable: no more probes
   });
+
+  it('starts a streaming source found usable again while the others serve, and drops what it counted before it joins', async () => {
+    let started!: () => void;
+    let pendingRx = 0;
+    const stream: Source & { usable: boolean } = {
+      name: 'stream',
+      families: ['bytes'],
+      usable: false,
+      probe: async () => ({ usable: stream.usable, problems: [], warnings: [], details: [] }),
+      start: () => new Promise<void>((resolve) => (started = resolve)),
+      collect: async () => {
+        const rxBytes = pendingRx;
+        pendingRx = 0;
+        return { increments: [{ pid: 10, transport: 'tcp', rxBytes, txBytes: 0, rxPackets: 0, txPackets: 0 }], errors: {} };
+      },
+    };
+    const resolver = await ProcessResolver.create(host, '/proc');
+    const aggregator = new Aggregator(resolver, { retainCycles: 2, maxProcesses: 0, startTimeMs: 0, now: host.now });
+    const c = new Collector([stream, backup], aggregator, { intervalMs: 1000, reprobeMs: 1000, logger: pino({ level: 'silent' }), now: host.now });
+    await c.init();
+    backup.sockets = [socket(1000)];
+    expect(rxOf(await c.collectOnce())).toBe(1000);
+
+    // Usable now: started in the background; the backup goes on serving while it attaches.
+    stream.usable = true;
+    host.clock += 1000;
+    backup.sockets = [socket(1200)];
+    expect(rxOf(await c.collectOnce())).toBe(1200);
+    expect(c.assignment.get('bytes')).toBe('backup');
+    started();
+    await Promise.resolve();
+    // Running: it counts traffic the backup counts too (200); this cycle the backup collects one
+    // last time and the stream's count so far is dropped.
+    pendingRx = 200;
+    backup.sockets = [socket(1400)];
+    expect(rxOf(await c.collectOnce())).toBe(1400);
+    // From the next cycle on, only the stream counts.
+    pendingRx = 50;
+    backup.sockets = [socket(1450)];
+    expect(rxOf(await c.collectOnce())).toBe(1450);
+    expect(c.assignment.get('bytes')).toBe('stream');
+    expect(c.health.get('stream').up).toBe(true);
+  });
 });

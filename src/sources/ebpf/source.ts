@@ -48,7 +48,10 @@ export function createEbpfSource(ctx: SourceContext<ConfigOf<typeof config>>): S
         generation.add(event.increments);
         if (event.untracked > 0) generation.count('untracked_sockets', event.untracked);
       } else if (event.kind === 'lost') generation.count('lost_events', event.count);
-      else if (event.kind === 'error') child.said(generation, event.severity === 'error' ? 'bpftrace_error' : 'bpftrace_warning', event.message);
+      // Errors are logged (once per outage); warnings only counted: bpftrace prints a harmless
+      // RLIMIT_MEMLOCK one on every start (see parse.ts).
+      else if (event.kind === 'error' && event.severity === 'error') child.said(generation, 'bpftrace_error', event.message);
+      else if (event.kind === 'error') generation.count('bpftrace_warning');
     }
   };
 
