@@ -51,8 +51,8 @@ describe.skipIf(missing('reprobe', ...EBPF_NEEDS))('a source unusable at start, 
         last = tx(s);
         return valueOf(s, 'netproc_source_selected', { source: 'ebpf', family: 'bytes' }) === 1 ? true : undefined;
       },
-      // The re-probe comes within 8 s of the symlink (2 s, doubling, while bpftrace was missing),
-      // then bpftrace attaches (seconds) while ss goes on serving.
+      // The re-probe comes within 16 s of the symlink (2 s, doubling up to 8 x 2 s while bpftrace
+      // was missing), then bpftrace attaches (seconds) while ss goes on serving.
       60_000,
       'ebpf to serve bytes',
     );
