@@ -100,7 +100,8 @@ export class Collector {
         if (result.usable) this.options.logger.info({ source: source.name }, 'source became usable');
         continue;
       }
-      this.unusable.delete(source.name);
+      // Not probed again while it starts; on failure, the backoff goes on doubling.
+      this.unusable.get(source.name)!.retryAtMs = Infinity;
       source.start().then(
         () => {
           if (this.stopped) return void source.stop?.().catch(() => undefined);

@@ -163,9 +163,9 @@ export class StreamingChild {
     await Promise.all(stopping.map(stopGeneration));
   }
 
-  /** Stops the generations before the current one (a planned replacement). */
-  async retire(previous: Generation | undefined): Promise<void> {
-    if (previous && previous !== this.current) await stopGeneration(previous);
+  /** Stops one generation, for a planned replacement; what it printed is still drained. */
+  async retire(generation: Generation): Promise<void> {
+    await stopGeneration(generation);
   }
 }
 
