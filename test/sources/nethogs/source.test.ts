@@ -77,11 +77,13 @@ describe('nethogs source around a stand-in nethogs', () => {
     await sleep(300);
     increments.push(...(await source.collect()).increments!);
     expect(instances()).toBe(5);
-    const last = { ended: new Map<string, number>(), printed: new Map<string, number>() };
+    const last = { ended: new Map<string, number>(), printed: new Map<string, number>(), stopped: new Map<string, number>() };
     for (const line of readFileSync(join(dir, 'log'), 'utf8').trim().split('\n')) {
-      const [what, instance, total] = line.split(' ') as ['ended' | 'printed', string, string];
+      const [what, instance, total] = line.split(' ') as ['ended' | 'printed' | 'stopped', string, string];
       last[what].set(instance, Number(total));
     }
+    // Each replaced child was stopped; only the last one runs.
+    expect([...last.stopped.keys()].sort()).toEqual(['1', '2', '3', '4']);
     const sum = (m: Map<string, number>) => [...m.values()].reduce((s, t) => s + t, 0);
     expect(last.printed.size).toBe(4);
     expect(sent(increments)).toBeGreaterThanOrEqual(sum(last.ended));
