@@ -1,4 +1,5 @@
-// Pure parsers for the /proc files the procfs source reads. Text in, values out; an odd line is
+// Pure parsers of /proc files (net tables, stat, status, cgroup, link targets), shared by the procfs
+// source, process identity and capabilities. Text in, values out; an odd line is
 // skipped and counted, never thrown.
 import { KERNEL_TCP_STATES } from '../../semconv.js';
 import type { ConnectionState, Transport } from '../../semconv.js';
