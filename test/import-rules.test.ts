@@ -1,12 +1,15 @@
 // The house's import rules (.dependency-cruiser.cjs): src/ keeps them, and a tree that breaks them
 // (test/fixtures/import-rules) is reported with the rule's name.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CONFIG = `${REPO}.dependency-cruiser.cjs`;
-const DEPCRUISE = `${REPO}node_modules/dependency-cruiser/bin/dependency-cruise.mjs`;
+const PACKAGE = `${REPO}node_modules/dependency-cruiser/`;
+/** The `depcruise` command, as the package names it (its file moves between majors). */
+const DEPCRUISE = PACKAGE + (JSON.parse(readFileSync(`${PACKAGE}package.json`, 'utf8')) as { bin: Record<string, string> }).bin.depcruise!;
 
 function cruise(cwd: string): { status: number | null; output: string } {
   const result = spawnSync(process.execPath, [DEPCRUISE, '--config', CONFIG, '--output-type', 'err', 'src'], { cwd, encoding: 'utf8' });
