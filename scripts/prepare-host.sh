@@ -13,6 +13,8 @@ declare -A PACKAGES=(
   [bpftrace]=bpftrace
   [nethogs]=nethogs
   [tmux]=tmux
+  [curl]=curl
+  [openssl]=openssl
 )
 
 missing=()

@@ -13,7 +13,7 @@ import { SnapshotProducer } from './instruments/producer.js';
 import { registerSelfMetrics } from './instruments/self-metrics.js';
 import { createOtlpReader, resolveOtlp } from './exporters/otlp.js';
 import { ExportHealth } from './instruments/export-health.js';
-import { createPrometheusReader, startMetricsServer, type MetricsServer } from './exporters/prometheus.js';
+import { createPrometheusReader, resolveEndpoint, startMetricsServer, type MetricsServer } from './exporters/prometheus.js';
 import { agentResource } from './exporters/resource.js';
 import type { HostIO } from './host/types.js';
 import { createSources } from './sources/definition.js';
@@ -57,7 +57,9 @@ export interface RunningAgent {
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
 export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningAgent> {
-  const otlp = resolveOtlp(config, env); // may throw ConfigError: before anything starts
+  // Both may throw ConfigError: before anything starts.
+  const otlp = resolveOtlp(config, env);
+  const endpoint = config.prometheus.enabled ? resolveEndpoint(config) : undefined;
   const core = await buildCore(config, logger);
   const { collector, sources } = core;
   const producer = new SnapshotProducer(() => collector.snapshot, VERSION);
@@ -73,16 +75,16 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   registerSelfMetrics(meterProvider.getMeter(INSTRUMENTATION_SCOPE, VERSION), collector, sources, otlp ? exportHealth : undefined);
 
   let metrics: MetricsServer | undefined;
-  if (prometheus) {
-    const { host, port } = config.prometheus;
+  if (prometheus && endpoint) {
+    const { host, port } = endpoint;
     try {
-      metrics = await startMetricsServer(prometheus, { notReadyReason: () => collector.notReadyReason() }, host, port);
+      metrics = await startMetricsServer(prometheus, { notReadyReason: () => collector.notReadyReason() }, endpoint, logger);
     } catch (err) {
       await collector.stop();
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       throw new ConfigError(`prometheus.port: cannot listen on ${host}:${port} (${code})`);
     }
-    logger.info({ url: `http://${host}:${metrics.port}/metrics` }, 'prometheus endpoint listening');
+    logger.info({ url: `${metrics.scheme}://${host}:${metrics.port}/metrics` }, 'prometheus endpoint listening');
   }
   collector.start();
 

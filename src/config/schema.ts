@@ -204,6 +204,50 @@ const agentKeys = {
       env: 'NETPROC_PROMETHEUS_PORT',
       arg: 'prometheus-port',
     }),
+    maxConnections: key({
+      doc: 'Most connections the metrics endpoint holds open at once; more are closed on arrival (0: no limit).',
+      format: 'count',
+      default: 64,
+      env: 'NETPROC_PROMETHEUS_MAX_CONNECTIONS',
+      arg: 'prometheus-max-connections',
+    }),
+    maxConnectionsPerAddress: key({
+      doc: 'Most connections one client address holds open at once, so one client cannot take every slot (0: no limit).',
+      format: 'count',
+      default: 8,
+      env: 'NETPROC_PROMETHEUS_MAX_CONNECTIONS_PER_ADDRESS',
+      arg: 'prometheus-max-connections-per-address',
+    }),
+    headerTimeout: key({
+      doc: 'Time a client has to send its request headers (and a TLS client to finish its handshake); a slower client is disconnected.',
+      format: 'duration',
+      default: '5s',
+      env: 'NETPROC_PROMETHEUS_HEADER_TIMEOUT',
+      arg: 'prometheus-header-timeout',
+    }),
+    tls: {
+      certFile: key({
+        doc: 'PEM certificate (chain) for serving the endpoint over HTTPS; with tls.keyFile. Reloaded when the file changes. Empty: plain HTTP.',
+        format: String,
+        default: '',
+        env: 'NETPROC_PROMETHEUS_TLS_CERT_FILE',
+        arg: 'prometheus-tls-cert-file',
+      }),
+      keyFile: key({
+        doc: 'PEM private key of tls.certFile.',
+        format: String,
+        default: '',
+        env: 'NETPROC_PROMETHEUS_TLS_KEY_FILE',
+        arg: 'prometheus-tls-key-file',
+      }),
+      clientCaFile: key({
+        doc: 'PEM CA bundle: when set, clients must present a certificate it signed (mutual TLS). Empty: no client certificate asked.',
+        format: String,
+        default: '',
+        env: 'NETPROC_PROMETHEUS_TLS_CLIENT_CA_FILE',
+        arg: 'prometheus-tls-client-ca-file',
+      }),
+    },
   },
   otlp: {
     enabled: key({

@@ -18,7 +18,15 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
     expect(command).toBe('run');
     expect(config.sources).toEqual(['ebpf', 'procfs', 'ss']);
     expect(config.interval).toBe(5000); // durations load as milliseconds
-    expect(config.prometheus).toEqual({ enabled: true, host: '0.0.0.0', port: 9464 });
+    expect(config.prometheus).toEqual({
+      enabled: true,
+      host: '0.0.0.0',
+      port: 9464,
+      maxConnections: 64,
+      maxConnectionsPerAddress: 8,
+      headerTimeout: 5000,
+      tls: { certFile: '', keyFile: '', clientCaFile: '' },
+    });
   });
 
   it('reads YAML, then env overrides it, then flags override env', () => {

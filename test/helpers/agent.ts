@@ -18,7 +18,7 @@ export async function startAgent(args: readonly string[], env: NodeJS.ProcessEnv
   const port = await new Promise<number>((resolve, reject) => {
     const deadline = setTimeout(() => reject(new Error(`agent did not listen; stderr: ${child.stderr()}`)), 30_000);
     const poll = setInterval(() => {
-      const match = /"url":"http:\/\/[^"]*:(\d+)\/metrics"/.exec(child.stderr());
+      const match = /"url":"https?:\/\/[^"]*:(\d+)\/metrics"/.exec(child.stderr());
       if (match) {
         clearInterval(poll);
         clearTimeout(deadline);

@@ -3,10 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'bpftrace' | 'tracefs' | 'nethogs' | 'tmux' | 'kubectl' | 'systemd-analyze' | 'cgroup-v1-pids' | 'kustomize-v5';
+export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'bpftrace' | 'tracefs' | 'nethogs' | 'tmux' | 'kubectl' | 'systemd-analyze' | 'cgroup-v1-pids' | 'kustomize-v5' | 'curl' | 'openssl';
 
 /** What `npm test` provides when run as root (scripts/prepare-host.sh): Debian packages and tracefs. */
-const PREPARED: ReadonlySet<Need> = new Set(['ss', 'promtool', 'prometheus', 'setpriv', 'ip', 'bpftrace', 'tracefs', 'nethogs', 'tmux']);
+const PREPARED: ReadonlySet<Need> = new Set(['ss', 'promtool', 'prometheus', 'setpriv', 'ip', 'bpftrace', 'tracefs', 'nethogs', 'tmux', 'curl', 'openssl']);
 
 function has(need: Need): boolean {
   if (need === 'root') return process.getuid?.() === 0;
