@@ -16,7 +16,8 @@ export function parsePrometheusText(text: string): Sample[] {
     if (brace >= 0 && brace < space) {
       const body = line.slice(brace + 1, line.lastIndexOf('}'));
       for (const m of body.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-        labels[m[1]!] = m[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+        // One pass, so an escaped backslash before an n is not read as a newline.
+        labels[m[1]!] = m[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
       }
     }
     samples.push({ name, labels, value: Number(line.slice(space + 1)) });
