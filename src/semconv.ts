@@ -139,6 +139,7 @@ export const SELF_METRICS = {
   processes: 'netproc_tracked_processes',
   series: 'netproc_exported_processes',
   exports: 'netproc_exports',
+  heap: 'netproc_heap_used_bytes',
 } as const;
 
 export const SELF_ATTR = { source: 'source', family: 'family', kind: 'kind', exporter: 'exporter', result: 'result' } as const;

@@ -1,5 +1,6 @@
 // netproc_* self-metrics: per source up, collection duration, errors by kind, and which family it serves.
 // Plain observable instruments are fine here: their attribute sets are few and bounded.
+import { getHeapStatistics } from 'node:v8';
 import type { Meter } from '@opentelemetry/api';
 import { SELF_ATTR, SELF_METRICS } from '../semconv.js';
 import type { Collector } from '../collection/collector.js';
@@ -32,6 +33,10 @@ export function registerSelfMetrics(
     description: 'Processes (including pseudo-processes) exported in the last snapshot',
   });
 
+  const heap = meter.createObservableGauge(SELF_METRICS.heap, {
+    description: 'V8 heap in use by the agent (v8 used_heap_size), for leak checks such as npm run soak',
+    unit: 'By',
+  });
   const exports = meter.createObservableCounter(SELF_METRICS.exports, {
     description: 'OTLP exports by result (success, failure); failures mean the Collector was down, slow or refusing',
   });
@@ -52,11 +57,12 @@ export function registerSelfMetrics(
       }
       result.observe(tracked, collector.snapshot.trackedProcesses);
       result.observe(exported, collector.snapshot.processes.length);
+      result.observe(heap, getHeapStatistics().used_heap_size);
       if (otlp) {
         result.observe(exports, otlp.successes, { [SELF_ATTR.exporter]: 'otlp', [SELF_ATTR.result]: 'success' });
         result.observe(exports, otlp.failures, { [SELF_ATTR.exporter]: 'otlp', [SELF_ATTR.result]: 'failure' });
       }
     },
-    [up, duration, errors, selected, tracked, exported, exports],
+    [up, duration, errors, selected, tracked, exported, heap, exports],
   );
 }
