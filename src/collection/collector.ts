@@ -230,8 +230,14 @@ export class Collector {
         this.options.logger.info({ family, from: before, to: name }, 'family moved to another source');
       }
     }
-    const serving = new Set(next.values());
-    for (const name of new Set(this.assignment.values())) if (!serving.has(name)) this.aggregator.release(name);
+    // A snapshot source's per-socket state is dropped only once another source serves its family:
+    // coming back, it must start from a baseline, as the other counted the time between. While
+    // nobody serves the family (a failed source with no fallback), the state is kept, so the first
+    // snapshot after the outage credits exactly what moved during it, and nothing twice.
+    for (const [family, before] of this.assignment) {
+      const after = next.get(family);
+      if (after !== undefined && after !== before) this.aggregator.release(before);
+    }
     this.assignment = next;
     return next;
   }
@@ -247,7 +253,6 @@ export class Collector {
       this.options.logger.warn({ source: name, retryInMs: backoffMs }, `source failed: ${firstLine(message)}`);
     }
     health.up = false;
-    this.aggregator.release(name);
     this.started.delete(name);
     const source = this.sources.find((s) => s.name === name);
     void source?.stop?.().catch(() => undefined);

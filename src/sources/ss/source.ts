@@ -46,6 +46,12 @@ export function createSsSource(ctx: SourceContext<ConfigOf<typeof config>>): Sou
         },
         { timeoutMs },
       );
+      // ss always lists the agent's own sockets (its metrics endpoint, its OTLP connection). An
+      // answer without a single socket is a broken ss, not an empty host: applied, it would make
+      // every socket look closed, and each would be counted again, from zero, when seen next.
+      if (sockets.length === 0) {
+        throw new Error(skipped > 0 ? `ss printed ${skipped} lines and not one socket could be read` : 'ss printed no socket at all');
+      }
       return { sockets, errors: { parse: skipped } };
     },
   };
