@@ -6,7 +6,7 @@ import { Collector } from './collection/collector.js';
 import { ConfigError } from './config/load.js';
 import type { AgentConfig } from './config/schema.js';
 import { readPrivileges } from './host/capabilities.js';
-import { hostIO } from './host/io.js';
+import { hostIO, killRunningChildren } from './host/io.js';
 import { PodIndex } from './host/kubernetes.js';
 import { ProcessResolver } from './host/processes.js';
 import { SnapshotProducer } from './instruments/producer.js';
@@ -92,9 +92,16 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
     core,
     async stop() {
       await collector.stop();
+      killRunningChildren();
       await metrics?.close();
-      // Flushes a final OTLP export with the last snapshot.
-      await meterProvider.shutdown({ timeoutMillis: SHUTDOWN_TIMEOUT_MS }).catch(() => undefined);
+      // Flushes a final OTLP export with the last snapshot. The SDK's own timeout does not cut an
+      // export already in flight to a hung Collector (it waits for the export's timeout), so bound it here.
+      let bounded: NodeJS.Timeout | undefined;
+      await Promise.race([
+        meterProvider.shutdown({ timeoutMillis: SHUTDOWN_TIMEOUT_MS }).catch(() => undefined),
+        new Promise<void>((resolve) => (bounded = setTimeout(resolve, SHUTDOWN_TIMEOUT_MS))),
+      ]);
+      clearTimeout(bounded);
     },
   };
   if (metrics) running.metrics = metrics;

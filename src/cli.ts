@@ -22,7 +22,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const logger = createLogger(command === 'top' ? 'silent' : config.logLevel);
   if (command === 'top') return topCommand(config, logger);
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
-  return command === 'once' ? onceCommand(config, logger) : runCommand(config, logger);
+  if (command === 'once') return onceCommand(config, logger);
+  // Shutdown is complete when runCommand returns (bounded): exit, rather than wait for a hung
+  // Collector's call or a killed child's pipes to let go of the event loop.
+  process.exit(await runCommand(config, logger));
 }
 
 function printHelp(): number {

@@ -9,6 +9,8 @@ import { HealthBook } from './health.js';
 import { familiesBySource, selectSources, type Assignment } from './selection.js';
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+/** How long stop() waits for a collection in flight. */
+const STOP_WAIT_MS = 2000;
 /** A source unusable at start is probed again at doubling intervals, up to this many times reprobeMs. */
 const MAX_REPROBE_FACTOR = 8;
 
@@ -183,10 +185,16 @@ export class Collector {
     void tick();
   }
 
+  /**
+   * Stops the cycles and the started sources. A collection in flight gets STOP_WAIT_MS to finish: a
+   * hung child (ss stopped, waiting for its timeout) must not hold a shutdown for its whole timeout.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((resolve) => (waited = setTimeout(resolve, STOP_WAIT_MS)))]);
+    clearTimeout(waited);
     await Promise.all(
       this.sources.filter((s) => this.started.has(s.name)).map((s) => s.stop?.().catch(() => undefined)),
     );

@@ -1,5 +1,5 @@
 // The real HostIO: files under /proc, and child processes run with an argument array (never a shell).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statfsSync, unlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -216,6 +216,7 @@ function runChild(
   const timeoutMs = options?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', stdout, 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    track(child);
     let failure: unknown;
     let stderr = '';
     const run: ChildRun = {
@@ -243,6 +244,26 @@ function runChild(
       else resolve();
     });
   });
+}
+
+/** One-shot children (ss) still running; see killRunningChildren. */
+const runningChildren = new Set<ChildProcess>();
+
+function track(child: ChildProcess): void {
+  if (runningChildren.size === 0) process.once('exit', killRunningChildren);
+  runningChildren.add(child);
+  child.once('close', () => {
+    runningChildren.delete(child);
+    if (runningChildren.size === 0) process.off('exit', killRunningChildren);
+  });
+}
+
+/**
+ * Kills the one-shot children still running (a hung ss), so that an agent shutting down neither
+ * waits for their timeout nor leaves them behind. Also runs on exit.
+ */
+export function killRunningChildren(): void {
+  for (const child of runningChildren) child.kill('SIGKILL');
 }
 
 /** The fallback: stdout through a pipe, split at the last newline of each chunk as it arrives. */
