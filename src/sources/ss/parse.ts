@@ -46,6 +46,8 @@ const COMMA = 44;
 const USERS = 'users:(';
 /** Up to this many digits a number is read exactly; longer runs go through Number(), which rounds them. */
 const MAX_EXACT_DIGITS = 15;
+/** 18446744073709551615, the largest u64. */
+const MAX_U64_DIGITS = 20;
 
 /** The six leading columns of the line being parsed: where each starts and ends. */
 const NETID = 0;
@@ -156,6 +158,10 @@ function parseOwners(line: string, pos: number): boolean {
   }
 }
 
+/** PID_MAX_LIMIT (include/linux/threads.h): no pid is larger. */
+const PID_MAX = 4_194_304;
+const PID_MAX_DIGITS = 7;
+
 /** Where the name of the owner entry parseOwnerEnd found ends, and its pid. */
 const ownerEntry = { nameEnd: 0, pid: 0 };
 
@@ -167,14 +173,18 @@ function parseOwnerEnd(line: string, from: number): number {
   for (let at = line.indexOf('",pid=', from); at !== -1; at = line.indexOf('",pid=', at + 1)) {
     const pidStart = at + '",pid='.length;
     const pidEnd = skipDigits(line, pidStart);
-    if (pidEnd === pidStart || !line.startsWith(',fd=', pidEnd)) continue;
+    if (pidEnd === pidStart || pidEnd - pidStart > PID_MAX_DIGITS || !line.startsWith(',fd=', pidEnd)) continue;
+    // ss prints pids it read from /proc: 1 to PID_MAX. Any other is a damaged line (found by
+    // fuzzing: `pid=0` made the socket the agent's [kernel] process, pid 0), skipped and counted.
+    const pid = digitsValue(line, pidStart, pidEnd);
+    if (pid < 1 || pid > PID_MAX) continue;
     const fdStart = pidEnd + ',fd='.length;
     const fdEnd = skipDigits(line, fdStart);
     if (fdEnd === fdStart || line.charCodeAt(fdEnd) !== CLOSE_PAREN) continue;
     const next = line.charCodeAt(fdEnd + 1);
     if (next === COMMA || next === CLOSE_PAREN) {
       ownerEntry.nameEnd = at;
-      ownerEntry.pid = digitsValue(line, pidStart, pidEnd);
+      ownerEntry.pid = pid;
       return fdEnd + 1;
     }
   }
@@ -222,9 +232,14 @@ function readField(line: string, tailStart: number, valueStart: number): boolean
     return true;
   }
   const valueEnd = nextSpace(line, valueStart);
-  if (!isDigits(line, valueStart, valueEnd)) return false;
+  // ss prints these as u64, at most 20 digits; a longer run is a damaged line (found by fuzzing:
+  // 400 digits read as Infinity, and Infinity - Infinity made a socket's txBytes NaN).
+  if (!isDigits(line, valueStart, valueEnd) || valueEnd - valueStart > MAX_U64_DIGITS) return false;
   const value = digitsValue(line, valueStart, valueEnd);
   if (key === 'ino') {
+    // Socket inodes are 32-bit (get_next_ino); one past 2^53 is damaged, and would be rounded
+    // into the id of another socket (found by fuzzing).
+    if (!Number.isSafeInteger(value)) return false;
     tail.ino = value;
   } else {
     tail.info[COUNTER_KEYS[key]!] = value;
