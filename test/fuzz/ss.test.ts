@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { SS_STATES } from '../../src/semconv.js';
 import { parseSs } from '../../src/sources/ss/parse.js';
 import type { SocketRecord } from '../../src/sources/types.js';
-import { boundFor, check, countLines, fixtures, inputs, params, timed, timeoutFor } from './fuzz.js';
+import { check, countLines, fixtures, inputs, params, timed, timeoutFor } from './fuzz.js';
 
 const captures = fixtures('ss', (name) => name.endsWith('.txt'));
 const TOKENS = [
@@ -48,8 +48,7 @@ describe('parseSs, fuzzed', () => {
     () => {
       fc.assert(
         fc.property(inputs(captures, TOKENS), (text) => {
-          const { result, ms } = timed(() => parseSs(text));
-          check(ms < boundFor(text), () => `${ms} ms for ${text.length} characters`);
+          const result = timed(text, () => parseSs(text));
           check(result.sockets.length + result.skipped === countLines(text, isBlank), 'a line neither read nor counted');
           for (const socket of result.sockets) checkSocket(socket, text);
         }),
