@@ -58,7 +58,7 @@ export function boundFor(text: string): number {
  * Runs fn and returns its result, or throws if it took `boundMs` or longer. A garbage collection
  * or the scheduler can stop any call for tens of milliseconds on a busy machine, so a call over
  * the bound is timed twice more and the fastest of the three counts: a parser that is slow on an
- * input (a hang, a quadratic loop) is slow every time.
+ * input (a hang, a quadratic loop) is slow every time. fn must give the same result when run again.
  */
 export function within<T>(boundMs: number, fn: () => T, what = ''): T {
   let fastest = Infinity;
