@@ -7,18 +7,23 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 
-function runsFromEnv(): number {
-  const given = process.env.FUZZ_RUNS;
-  if (given !== undefined && given !== '') {
-    const runs = Number(given);
-    if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`FUZZ_RUNS must be a positive integer, got ${JSON.stringify(given)}`);
-    return runs;
-  }
-  return process.env.CI === 'true' ? 100_000 : 2_000;
+function runsFromEnv(name: string, fallback: number): number {
+  const given = process.env[name];
+  if (given === undefined || given === '') return fallback;
+  const runs = Number(given);
+  if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(given)}`);
+  return runs;
 }
 
 /** Inputs per parser. */
-export const RUNS = runsFromEnv();
+export const RUNS = runsFromEnv('FUZZ_RUNS', process.env.CI === 'true' ? 100_000 : 2_000);
+
+/**
+ * Inputs for the config file loader, which takes 1 to 6 ms per file (yaml and convict) where the
+ * parsers take microseconds: 100,000 files take minutes, so by default at most 10,000 (FUZZ_CONFIG_RUNS
+ * sets it; `npm run test:fuzz` runs as many as FUZZ_RUNS).
+ */
+export const CONFIG_RUNS = runsFromEnv('FUZZ_CONFIG_RUNS', Math.min(RUNS, 10_000));
 
 /** fast-check parameters for a property that gets `share` of RUNS inputs (several properties share one parser's budget). */
 export function params(share = 1): fc.Parameters<unknown> {

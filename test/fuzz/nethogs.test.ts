@@ -21,7 +21,8 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** The most a message or garbled line keeps: 300 characters and an ellipsis. */
 const MAX_TEXT = 301;
 
-const isWhole = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+/** A whole number of bytes. Past 2^53 it is rounded (two lines of one process are summed), never Infinity or NaN. */
+const isWhole = (n: number): boolean => Number.isInteger(n) && n >= 0;
 const isName = (name: string): boolean => !CONTROL.test(name) && Array.from(name).length <= MAX_COMM_LENGTH;
 
 function checkLine(parsed: NethogsLine): void {
@@ -31,7 +32,7 @@ function checkLine(parsed: NethogsLine): void {
     case 'process':
       check(Number.isInteger(parsed.pid) && parsed.pid >= 0 && parsed.pid <= PID_MAX, what);
       check(Number.isInteger(parsed.uid) && parsed.uid >= 0 && parsed.uid <= 0xffff_ffff, what);
-      check(isWhole(parsed.sent) && isWhole(parsed.received), what);
+      check(Number.isSafeInteger(parsed.sent) && Number.isSafeInteger(parsed.received) && parsed.sent >= 0 && parsed.received >= 0, what);
       check(isName(parsed.program), what);
       check(parsed.name === undefined ? true : parsed.pid > 0 && parsed.name !== '' && isName(parsed.name), what);
       break;

@@ -21,7 +21,8 @@ const isBlank = (line: string): boolean => /^[ \t\r]*$/.test(line);
 /** `("",pid=1,fd=1)` is the shortest owner entry ss prints. */
 const SHORTEST_OWNER = '("",pid=1,fd=1)'.length;
 
-const ID = /^(?:ino:[1-9][0-9]*|tuple:(?:tcp|udp):\S+->\S+)$/;
+// ss separates columns by spaces, tabs and CRs only: other characters (a BOM, U+2028) may be in an address.
+const ID = /^(?:ino:[1-9][0-9]*|tuple:(?:tcp|udp):[^ \t\r]+->[^ \t\r]+)$/;
 const isCount = (n: number | undefined): boolean => Number.isInteger(n) && n! >= 0;
 
 function checkSocket(socket: SocketRecord, text: string): void {

@@ -1,0 +1,123 @@
+// The config file loader (src/config/load.ts) under random and mutated YAML and JSON files: every
+// file gives a loaded configuration or a ConfigError (the CLI prints it and exits 2), never
+// another exception and never a hang.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { ConfigError, loadInvocation, schemaLeaves } from '../../src/config/load.js';
+import { CONFIG_RUNS, LINE_MS, RUNS, PER_KIB_MS, check, fixture, hugeNumber, inputs, params, timeoutFor, utf8Garbage, within } from './fuzz.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'netproc-fuzz-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// yaml reports an unknown tag or an odd alias with process.emitWarning, which would print
+// thousands of warnings here; the agent prints its one. Kept quiet for this file only.
+const emitWarning = process.emitWarning;
+beforeAll(() => {
+  process.emitWarning = () => undefined;
+});
+afterAll(() => {
+  process.emitWarning = emitWarning;
+});
+const path = join(dir, 'agent.yaml');
+
+const example = fixture('../../config/agent.example.yaml');
+const exampleJson = JSON.stringify(parseYaml(example), null, 2);
+const KEYS = schemaLeaves().map(([key]) => key);
+const TOKENS = [
+  ...KEYS.map((key) => `${key.split('.').at(-1)}: `), ...KEYS.map((key) => `${key}: `), '\n', '  ', '- ', '[', ']', '{', '}', ',', ': ', '"', "'",
+  '#', '&a ', '*a', '!!binary ', '!!js/function ', '<<: ', '---\n', '...\n', '%YAML 1.2\n', '? ', '|', '>', 'null', '~', 'true', 'no', '5s', '0s',
+  '-1ms', '1e400s', 'procfs', 'ebpf', 'nethogs', '__proto__: ', 'constructor: ', 'prototype: ', '{"sources": ["ss"]}', '[[[[[[[[', '\t',
+];
+
+/** A YAML or JSON file built from the schema's own keys, with values of any type. */
+const structured = fc
+  .tuple(
+    fc.dictionary(fc.oneof(fc.constantFrom(...KEYS, '__proto__', 'constructor', 'prometheus', 'otlp', 'kubernetes'), fc.string({ maxLength: 10 })), fc.oneof(fc.jsonValue({ maxDepth: 3 }), hugeNumber, fc.constantFrom('5s', '1h', '0ms', '', '65536', 'x'))),
+    fc.boolean(),
+  )
+  .map(([values, json]) => {
+    // Dotted keys become nested mappings, as an operator would write them.
+    const nested: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(values)) {
+      const parts = key.split('.');
+      let node = nested;
+      for (const part of parts.slice(0, -1)) {
+        const next = Object.hasOwn(node, part) ? node[part] : undefined;
+        node = (node[part] = typeof next === 'object' && next !== null ? next : {}) as Record<string, unknown>;
+      }
+      Object.defineProperty(node, parts.at(-1)!, { value, enumerable: true, configurable: true, writable: true });
+    }
+    return json ? JSON.stringify(nested) : stringifyYaml(nested);
+  });
+
+/**
+ * Nested 2,000 deep, aliases that expand a billion times if nothing stops them, tags that would
+ * run code, keys that would reach Object.prototype. The nesting takes yaml's parser up to a few
+ * hundred milliseconds to overflow the stack (measured: 30 to 330 ms from 500 to 4,000 deep, the
+ * stack caps it), so these are replayed one by one rather than among the random files.
+ */
+const hostile = [
+  `${'['.repeat(2000)}${']'.repeat(2000)}`,
+  `a: ${'{b: '.repeat(2000)}1${'}'.repeat(2000)}`,
+  ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(', ')}]`)].join('\n'),
+  'sources: !!js/function "function () { throw new Error(1) }"',
+  '__proto__: {interval: 1ms}\n',
+  'constructor: {prototype: {interval: 1ms}}\n',
+];
+/** What a hostile file may take: loading is once, at start; a second is harmless, a hang is not. */
+const HOSTILE_MS = 1000;
+
+const file = fc.oneof(
+  { weight: 6, arbitrary: inputs([example, exampleJson], TOKENS).map((text) => Buffer.from(text)) },
+  { weight: 3, arbitrary: structured.map((text) => Buffer.from(text)) },
+  { weight: 1, arbitrary: utf8Garbage.map((text) => Buffer.from(text, 'latin1')) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)) },
+);
+
+/** Loads the file at `path`: the invocation, or what it threw. */
+function load(): ReturnType<typeof loadInvocation> | unknown {
+  try {
+    return loadInvocation(['--config', path], {});
+  } catch (err) {
+    return err;
+  }
+}
+
+/** A ConfigError of one line, or a configuration whose values are usable. */
+function checkOutcome(outcome: unknown): void {
+  if (outcome instanceof Error) {
+    check(outcome instanceof ConfigError, () => `not a ConfigError: ${outcome.stack}`);
+    check(!outcome.message.includes('\n'), 'a ConfigError of more than one line');
+    return;
+  }
+  const { config } = outcome as ReturnType<typeof loadInvocation>;
+  check(Number.isFinite(config.interval) && config.interval > 0, () => `interval ${config.interval}`);
+  check(Array.isArray(config.sources) && config.sources.every((s) => typeof s === 'string'), 'sources');
+  // Nothing from the file reaches Object.prototype.
+  check(!Object.hasOwn(Object.prototype, 'interval') && !Object.hasOwn(Object.prototype, 'sources'), 'Object.prototype polluted');
+}
+
+describe('config file loader, fuzzed', () => {
+  it.each(hostile.map((text) => [text.slice(0, 40), text]))('hostile file %j: a ConfigError or a configuration, within a second', (_, text) => {
+    writeFileSync(path, text);
+    checkOutcome(within(HOSTILE_MS, load));
+  });
+
+  it(
+    'loads a configuration or throws a ConfigError, for any file, within its time bound',
+    () => {
+      fc.assert(
+        fc.property(file, (bytes) => {
+          writeFileSync(path, bytes);
+          // Loading takes about half a millisecond (convict); the bound is 200 times that, plus the usual per KiB.
+          checkOutcome(within(2 * LINE_MS + PER_KIB_MS * (bytes.length / 1024), load, `${bytes.length} bytes`));
+        }),
+        params(CONFIG_RUNS / RUNS),
+      );
+    },
+    timeoutFor(CONFIG_RUNS / RUNS, 20),
+  );
+});
