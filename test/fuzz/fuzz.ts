@@ -65,15 +65,17 @@ export function boundFor(text: string): number {
  * the bound is timed twice more and the fastest of the three counts: a parser that is slow on an
  * input (a hang, a quadratic loop) is slow every time. fn must give the same result when run again.
  */
-export function within<T>(boundMs: number, fn: () => T, what = ''): T {
+export function within<T>(boundMs: number | ((result: T) => number), fn: () => T, what = ''): T {
   let fastest = Infinity;
+  let bound = 0;
   for (let attempt = 0; attempt < 3; attempt++) {
     const start = performance.now();
     const result = fn();
     fastest = Math.min(fastest, performance.now() - start);
-    if (fastest < boundMs) return result;
+    bound = typeof boundMs === 'number' ? boundMs : boundMs(result);
+    if (fastest < bound) return result;
   }
-  throw new Error(`took ${fastest.toFixed(1)} ms, bound ${boundMs.toFixed(1)} ms${what ? ` (${what})` : ''}`);
+  throw new Error(`took ${fastest.toFixed(1)} ms, bound ${bound.toFixed(1)} ms${what ? ` (${what})` : ''}`);
 }
 
 /** within(), bounded by boundFor(text). */

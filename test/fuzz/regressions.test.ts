@@ -3,9 +3,11 @@
 // fast-check seed that found it; `path` below is the run and shrink path fast-check printed.
 // (A seed and path replay the same input only with the generators of the commit that found it:
 // FUZZ_SEED=<seed> with the fuzz test named; the fixture is what stays replayable.)
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ConfigError, loadInvocation } from '../../src/config/load.js';
 import { parseSs } from '../../src/sources/ss/parse.js';
-import { fixture } from './fuzz.js';
+import { fixture, within } from './fuzz.js';
 
 describe('ss: inputs found by fuzzing', () => {
   it('pid-zero (seed -104833527, path 1932:1:19:1): an owner with pid=0 makes the line skipped, not a socket of [kernel]', () => {
@@ -28,5 +30,23 @@ describe('ss: inputs found by fuzzing', () => {
     // 20 digits, a u64 as ss prints it, is still read (rounded past 2^53).
     const u64 = fixture('fuzz/ss/counter-400-digits.seed_1948289622.txt').replace(/bytes_received:\d+/, 'bytes_received:18446744073709551615');
     expect(parseSs(u64).sockets[0]).toMatchObject({ rxBytes: 2 ** 64 });
+  });
+});
+
+describe('config: inputs found by fuzzing', () => {
+  it('deep-flow (seed 1218934601, path 8564:0:5:5:4:4:8:4:3:3): 22,097 `{` end in a ConfigError within 5 s, not in a hang', () => {
+    // Not a loader bug: yaml recurses until the stack overflows (266 ms here, over the 208 ms the
+    // fuzz allowed any 22 KB file then), and the loader reports it. The fuzz bound now allows such
+    // nesting 5 s (test/fuzz/config.test.ts DEEP_MS); this keeps the input that showed it.
+    const path = fileURLToPath(new URL('../fixtures/fuzz/config/deep-flow.seed_1218934601.yaml', import.meta.url));
+    const outcome = within(5000, () => {
+      try {
+        return loadInvocation(['--config', path], {});
+      } catch (err) {
+        return err;
+      }
+    });
+    expect(outcome).toBeInstanceOf(ConfigError);
+    expect((outcome as Error).message).toMatch(/is not valid YAML or JSON: Maximum call stack size exceeded$/);
   });
 });
