@@ -46,3 +46,16 @@ export const PID_MAPPING: readonly CapName[] = ['CAP_SYS_PTRACE', 'CAP_DAC_READ_
 export const PACKET_CAPTURE: readonly CapName[] = ['CAP_NET_RAW', 'CAP_NET_ADMIN'];
 /** Loading BPF programs and opening tracepoints (kernels >= 5.8; CAP_SYS_ADMIN before). */
 export const BPF_LOAD: readonly CapName[] = ['CAP_BPF', 'CAP_PERFMON'];
+
+/**
+ * The capabilities a child program will hold. A child of uid 0 gets back its bounding set at
+ * exec; a child of any other uid keeps only the ambient set (capabilities(7), "Transformation of
+ * capabilities during execve()"), unless its binary carries file capabilities.
+ */
+export function inheritedCaps(privileges: Privileges): { caps: Set<CapName>; why: string } {
+  const effective = new Set((Object.keys(CAP) as CapName[]).filter((cap) => hasCap(privileges, cap)));
+  if (privileges.uid === 0) return { caps: effective, why: 'the agent runs as uid 0 without them' };
+  const ambient = privileges.ambient ?? 0n;
+  const caps = new Set([...effective].filter((cap) => (ambient & (1n << BigInt(CAP[cap]))) !== 0n));
+  return { caps, why: `the agent runs as uid ${privileges.uid}, and a child of a non-root process keeps only the ambient capabilities` };
+}

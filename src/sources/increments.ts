@@ -15,6 +15,7 @@ export function mergeIncrements(a: readonly Increment[], b: readonly Increment[]
     seen.txBytes += inc.txBytes;
     seen.rxPackets += inc.rxPackets;
     seen.txPackets += inc.txPackets;
+    if (inc.retransSegs !== undefined) seen.retransSegs = (seen.retransSegs ?? 0) + inc.retransSegs;
     if (inc.comm !== undefined) seen.comm = inc.comm;
   }
   return [...byId.values()];

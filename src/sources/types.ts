@@ -23,6 +23,8 @@ export interface Increment {
   txBytes: number;
   rxPackets: number;
   txPackets: number;
+  /** TCP segments retransmitted, from sources that see them (the ebpf source). */
+  retransSegs?: number;
   comm?: string;
 }
 

@@ -1,49 +1,42 @@
 // The ebpf source's own keys, under `ebpf.`.
 import { key } from '../../config/keys.js';
 
-/**
- * Map size the source asks for (ebpf.mapKeys); bpftrace's own default, 4096, is too small for a
- * host with thousands of live TCP sockets. Every map gets it, preallocated: the socket maps must
- * hold every live TCP socket doing I/O, the two per-CPU accumulators 4 x the (process,
- * transport) pairs active in one interval. Measured on 2 CPUs: 9 MB at 16,384 keys, 38 MB at
- * 65,536; each accumulator entry takes about 112 + 8 x CPUs bytes (26 MB at 16,384 on 64 CPUs).
- * A host with more live TCP sockets shows `untracked` > 0 in the interval lines: raise it.
- */
-export const DEFAULT_MAP_KEYS = 16_384;
+/** Entries of the loader's per-socket map (`socks`, allocated as sockets appear, ~150 B each). */
+export const DEFAULT_MAX_SOCKETS = 262_144;
 
 export const config = {
-  bpftrace: key({
-    doc: 'The bpftrace program (Debian package bpftrace, 0.17 or later).',
-    format: String,
-    default: 'bpftrace',
-    env: 'NETPROC_EBPF_BPFTRACE',
-    arg: 'ebpf-bpftrace',
-  }),
-  program: key({
-    doc: 'auto picks the sock tracepoints (Linux 6.3+) or else the kprobe program; tracepoint or kprobe forces one.',
-    format: ['auto', 'tracepoint', 'kprobe'],
+  variant: key({
+    doc: 'auto picks counters (no program per send or receive; needs cgroup v2 and CAP_NET_ADMIN), else counters-udp-tp (UDP per call at the sock_send_length tracepoints, Linux 6.3+); counters or counters-udp-tp forces one. doctor says which runs and why.',
+    format: ['auto', 'counters', 'counters-udp-tp'],
     default: 'auto',
-    env: 'NETPROC_EBPF_PROGRAM',
-    arg: 'ebpf-program',
+    env: 'NETPROC_EBPF_VARIANT',
+    arg: 'ebpf-variant',
   }),
-  mapKeys: key({
-    doc: 'Entries per BPF map, preallocated: must exceed the live TCP sockets doing I/O and 4x the processes active in one interval. Kernel memory grows with it (about 9 MB at 16384, 38 MB at 65536 on 2 CPUs). Overflow is counted as untracked_sockets errors.',
+  loader: key({
+    doc: 'The engine (netproc-loader, built by npm run build). Empty: the one built next to the agent, dist/sources/ebpf/netproc-loader.',
+    format: String,
+    default: '',
+    env: 'NETPROC_EBPF_LOADER',
+    arg: 'ebpf-loader',
+  }),
+  maxSockets: key({
+    doc: 'Sockets the engine tracks at once (its BPF map, allocated as sockets appear, about 150 bytes each). Beyond it increments are lost and counted as overflow errors.',
     format: 'count',
-    default: DEFAULT_MAP_KEYS,
-    env: 'NETPROC_EBPF_MAP_KEYS',
-    arg: 'ebpf-map-keys',
+    default: DEFAULT_MAX_SOCKETS,
+    env: 'NETPROC_EBPF_MAX_SOCKETS',
+    arg: 'ebpf-max-sockets',
   }),
-  mountTracefs: key({
-    doc: 'Mount tracefs at /sys/kernel/tracing when it is not mounted and the agent may (CAP_SYS_ADMIN).',
-    format: Boolean,
-    default: true,
-    env: 'NETPROC_EBPF_MOUNT_TRACEFS',
-    arg: 'ebpf-mount-tracefs',
+  cgroup: key({
+    doc: 'The cgroup v2 directory whose traffic the counters variant counts for UDP. Empty: the first cgroup2 mount of the host (its root cgroup, so every process).',
+    format: String,
+    default: '',
+    env: 'NETPROC_EBPF_CGROUP',
+    arg: 'ebpf-cgroup',
   }),
   startTimeout: key({
-    doc: 'How long bpftrace may take to compile and attach its probes before the start counts as failed.',
+    doc: 'How long the engine may take to load and attach before the start counts as failed (it takes 0.2-0.4 s).',
     format: 'duration',
-    default: '60s',
+    default: '20s',
     env: 'NETPROC_EBPF_START_TIMEOUT',
     arg: 'ebpf-start-timeout',
   }),

@@ -1,4 +1,5 @@
-// The ebpf source: exact payload bytes and packets per process through bpftrace, in every netns.
+// The ebpf source: exact payload bytes, packets and TCP retransmissions per process, in every netns,
+// from precompiled CO-RE programs loaded by netproc-loader (no bpftrace, no LLVM at run time).
 import { BPF_LOAD, PID_MAPPING } from '../../host/capabilities.js';
 import { defineSource } from '../definition.js';
 import { config } from './config.js';
@@ -6,8 +7,9 @@ import { config } from './config.js';
 export const ebpf = defineSource({
   name: 'ebpf',
   families: ['bytes', 'packets'],
-  // bpftrace also insists on uid 0; CAP_SYS_ADMIN is not needed on kernels >= 5.8.
-  capabilities: [...BPF_LOAD, ...PID_MAPPING],
+  // No uid 0. CAP_NET_ADMIN attaches the cgroup_skb programs of the counters variant (without it
+  // counters-udp-tp runs); PID_MAPPING names other users' processes by their executable.
+  capabilities: [...BPF_LOAD, 'CAP_NET_ADMIN', ...PID_MAPPING],
   defaultOn: true,
   config,
   create: async (ctx) => (await import('./source.js')).createEbpfSource(ctx),

@@ -1,306 +1,213 @@
-// The eBPF source's parts that need no child process: the pure parser of netproc.bt and
-// netproc-kprobe.bt output (`bpftrace -f json`), the choice between the two programs, the kernel
-// facts that choice rests on (read through HostIO only), and the bpftrace command line.
-import { fileURLToPath } from 'node:url';
-import { LineSplitter } from '../../host/lines.js';
-import type { HostIO } from '../../host/types.js';
-import type { Transport } from '../../semconv.js';
-import { mergeIncrements } from '../increments.js';
+// The ebpf source's parts that need no child process: the pure parser of netproc-loader's output
+// (one JSON object per line on stdout, `error: `/`warning: ` lines on stderr, see loader.c), the
+// reading of its `--probe` line, and the choice of the program variant from those kernel facts.
+import type { CapName } from '../../host/capabilities.js';
 import { boundMessage, sanitizeName } from '../../host/names.js';
+import type { Transport } from '../../semconv.js';
 import type { Increment, Problem } from '../types.js';
-import { DEFAULT_MAP_KEYS } from './config.js';
 
-export type ProgramVariant = 'tracepoint' | 'kprobe';
+export const VARIANTS = ['counters', 'counters-udp-tp'] as const;
+export type Variant = (typeof VARIANTS)[number];
 
-/** What one line of bpftrace's stdout or stderr means. */
-export type BpftraceLine =
-  /** Printed once every probe is attached; traffic before it is not counted. */
-  | { kind: 'ready'; variant?: ProgramVariant }
-  /** One interval's traffic per (pid, transport); `badEntries` map entries could not be read. */
-  | { kind: 'increments'; increments: Increment[]; badEntries: number }
-  /** End of an interval. `untracked`: TCP calls whose segments went uncounted (socket map full). */
-  | { kind: 'interval'; untracked: number; final: boolean }
-  /** bpftrace lost this many output events: an interval may be missing or counted twice. */
-  | { kind: 'lost'; count: number }
-  | { kind: 'error'; severity: 'error' | 'warning'; message: string }
-  /** Nothing to act on. `garbled`: a JSON line that could not be read (truncated, damaged). */
+/** What one line of the loader's stdout means. */
+export type LoaderLine =
+  /** Printed once everything is attached and the baselines are taken; traffic before is not counted. */
+  | { kind: 'ready'; variant: string; attachMs: number }
+  /** One process's traffic on one transport in one interval. */
+  | { kind: 'proc'; increment: Increment }
+  /** End of an interval. `overflow`: increments lost because a BPF map was full. */
+  | { kind: 'interval'; seq: number; sockets: number; closed: number; overflow: number; iterNs: number }
+  /** Nothing to act on. `garbled`: a line that could not be read (truncated, damaged). */
   | { kind: 'skip'; garbled: boolean };
 
-/** Longest error message kept from bpftrace's stderr. */
-const MAX_MESSAGE_LENGTH = 500;
+/** What one line of the loader's stderr means. */
+export type LoaderMessage = { severity: 'error' | 'warning'; message: string };
 
-const TRANSPORTS: Readonly<Record<string, Transport>> = { '6': 'tcp', '17': 'udp' };
-/** The METRIC part of an @acc key, in the order netproc.bt numbers them. */
-const METRICS = ['rxBytes', 'txBytes', 'rxPackets', 'txPackets'] as const;
-const ACC_MAPS = new Set(['@acc0', '@acc1']);
+/**
+ * A longer line is not loader output (a proc line is < 300 bytes); the child's line reader drops
+ * it whole and counts it, so reading the loader holds at most this much.
+ */
+export const MAX_LINE_BYTES = 4096;
+/** Longest stderr message kept. */
+const MAX_MESSAGE_LENGTH = 500;
+/** TASK_COMM_LEN - 1: the kernel's comm is at most 15 bytes. */
+const MAX_COMM_BYTES = 15;
 /** PID_MAX_LIMIT (include/linux/threads.h): no pid is larger. */
 const PID_MAX = 4_194_304;
 
-const SKIP: BpftraceLine = { kind: 'skip', garbled: false };
-const GARBLED: BpftraceLine = { kind: 'skip', garbled: true };
+const SKIP: LoaderLine = { kind: 'skip', garbled: false };
+const GARBLED: LoaderLine = { kind: 'skip', garbled: true };
+const TRANSPORTS: ReadonlySet<string> = new Set<Transport>(['tcp', 'udp']);
+const COUNTS = ['rxBytes', 'txBytes', 'rxPackets', 'txPackets', 'retransSegs'] as const;
 
-/** Reads one line of bpftrace output (stdout or stderr, without its newline); never throws. */
-export function parseBpftraceLine(line: string): BpftraceLine {
+/** Reads one line of the loader's stdout (without its newline); never throws. */
+export function parseLoaderLine(line: string): LoaderLine {
   const text = line.trim();
   if (text === '') return SKIP;
-  if (!text.startsWith('{')) return parseText(text);
-  const value = parseJson(repairJsonEscapes(text));
+  const value = parseJson(text);
   if (!isObject(value) || typeof value.type !== 'string') return GARBLED;
   switch (value.type) {
-    case 'map':
-      return parseMap(value.data);
-    case 'printf':
-      return typeof value.data === 'string' ? parseMarker(value.data) : GARBLED;
-    case 'lost_events':
-      return parseLost(value.data);
-    case 'helper_error':
-      return parseHelperError(value);
+    case 'proc':
+      return parseProc(value);
+    case 'interval':
+      return parseInterval(value);
+    case 'ready':
+      return typeof value.variant === 'string' && isCount(value.attachMs)
+        ? { kind: 'ready', variant: value.variant, attachMs: value.attachMs }
+        : GARBLED;
     default:
-      // attached_probes, and any other message type: nothing to act on.
+      // A newer loader's message type: nothing to act on.
       return SKIP;
   }
 }
 
-/** `{"@acc0": {"PID,PROTO,METRIC,COMM": N, ...}}`, merged per (pid, transport). */
-function parseMap(data: unknown): BpftraceLine {
-  if (!isObject(data)) return GARBLED;
-  const names = Object.keys(data);
-  if (names.length !== 1) return GARBLED;
-  const name = names[0]!;
-  // bpftrace dumps every non-empty map at exit; netproc.bt empties all but its accumulators.
-  if (!ACC_MAPS.has(name)) return SKIP;
-  const entries = data[name];
-  if (!isObject(entries)) return GARBLED;
-  const merger = new IncrementMerger();
-  let badEntries = 0;
-  for (const [key, value] of Object.entries(entries)) {
-    if (!merger.addEntry(key, value)) badEntries++;
+function parseProc(value: Record<string, unknown>): LoaderLine {
+  const { pid, transport } = value;
+  if (!isCount(pid) || pid > PID_MAX || typeof transport !== 'string' || !TRANSPORTS.has(transport)) return GARBLED;
+  const increment: Increment = { pid, transport: transport as Transport, rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
+  for (const key of COUNTS) {
+    const n = value[key];
+    if (!isCount(n)) return GARBLED;
+    if (key === 'retransSegs') {
+      if (transport === 'tcp') increment.retransSegs = n;
+    } else increment[key] = n;
   }
-  return { kind: 'increments', increments: merger.result(), badEntries };
-}
-
-/** Our own printf lines: the ready marker and the end of each interval. Other printf: skip. */
-function parseMarker(data: string): BpftraceLine {
-  const text = data.trim();
-  if (!text.startsWith('{')) return SKIP;
-  const value = parseJson(text);
-  if (!isObject(value)) return GARBLED;
-  if (value.type === 'netproc_ready') {
-    const variant = value.variant === 'tracepoint' || value.variant === 'kprobe' ? value.variant : undefined;
-    return variant ? { kind: 'ready', variant } : { kind: 'ready' };
+  if (typeof value.comm === 'string') {
+    const comm = decodeComm(value.comm);
+    if (comm !== undefined) increment.comm = comm;
   }
-  if (value.type === 'netproc_interval') {
-    if (!isCount(value.untracked)) return GARBLED;
-    return { kind: 'interval', untracked: value.untracked, final: value.final === true };
-  }
-  return SKIP;
+  return { kind: 'proc', increment };
 }
 
-/** `{"type": "lost_events", "data": {"events": N}}` */
-function parseLost(data: unknown): BpftraceLine {
-  if (!isObject(data) || !isCount(data.events)) return GARBLED;
-  return { kind: 'lost', count: data.events };
-}
-
-/** `{"type": "helper_error", "helper": "map_update_elem", "retcode": -7, "line": 12, "col": 3}` (-k). */
-function parseHelperError(value: Record<string, unknown>): BpftraceLine {
-  const helper = typeof value.helper === 'string' ? value.helper : 'helper';
-  const where = typeof value.line === 'number' ? ` at line ${value.line}` : '';
-  const code = typeof value.retcode === 'number' ? ` (${value.retcode})` : '';
-  return { kind: 'error', severity: 'warning', message: boundMessage(`bpftrace: ${helper} failed${code}${where}`, MAX_MESSAGE_LENGTH) };
-}
-
-/** Text lines come from stderr (and text mode): ERROR:/WARNING: messages, "Lost N events". */
-function parseText(text: string): BpftraceLine {
-  const lost = /^Lost (\d+) events$/.exec(text);
-  if (lost) return { kind: 'lost', count: Number(lost[1]) };
-  // "ERROR: msg", or with a location: "netproc.bt:12:3-14: WARNING: msg".
-  const tagged = /^(?:\S+:\d+:\d+(?:-\d+)?: )?(ERROR|WARNING): /.exec(text);
-  if (!tagged) return SKIP; // the source excerpt and ~~~ underline after a message, banners
-  const message = boundMessage(text, MAX_MESSAGE_LENGTH);
-  // bpftrace tries to raise RLIMIT_MEMLOCK and says ERROR when it may not; since Linux 5.11 BPF
-  // memory is charged to the cgroup instead and the limit no longer matters.
-  const warning = tagged[1] === 'WARNING' || text.includes('RLIMIT_MEMLOCK');
-  return { kind: 'error', severity: warning ? 'warning' : 'error', message };
-}
-
-/** Sums map entries per (pid, transport), and picks one name per process. */
-class IncrementMerger {
-  private readonly byProcess = new Map<string, { increment: Increment; comms: Map<string, number> }>();
-
-  /** False when the entry cannot be read; it is then left out. */
-  addEntry(key: string, value: unknown): boolean {
-    if (!isCount(value)) return false;
-    const parts = splitKey(key);
-    if (!parts) return false;
-    const [pidText, protoText, metricText, rawComm] = parts;
-    const pid = Number(pidText);
-    const transport = TRANSPORTS[protoText];
-    const metric = METRICS[Number(metricText)];
-    if (!/^\d{1,7}$/.test(pidText) || pid > PID_MAX || !transport || !/^\d$/.test(metricText) || !metric) {
-      return false;
-    }
-    const id = `${pid}/${transport}`;
-    let entry = this.byProcess.get(id);
-    if (!entry) {
-      entry = {
-        increment: { pid, transport, rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 },
-        comms: new Map(),
-      };
-      this.byProcess.set(id, entry);
-    }
-    entry.increment[metric] += value;
-    const comm = sanitizeName(decodeBpftraceString(rawComm));
-    if (comm !== undefined) entry.comms.set(comm, (entry.comms.get(comm) ?? 0) + value);
-    return true;
-  }
-
-  result(): Increment[] {
-    return [...this.byProcess.values()].map(({ increment, comms }) => {
-      const comm = mostUsed(comms);
-      return comm === undefined ? increment : { ...increment, comm };
-    });
-  }
-}
-
-/** "PID,PROTO,METRIC,COMM": the name comes last and may itself hold commas. */
-function splitKey(key: string): [string, string, string, string] | undefined {
-  const a = key.indexOf(',');
-  const b = key.indexOf(',', a + 1);
-  const c = key.indexOf(',', b + 1);
-  if (a < 0 || b < 0 || c < 0) return undefined;
-  return [key.slice(0, a), key.slice(a + 1, b), key.slice(b + 1, c), key.slice(c + 1)];
+function parseInterval(value: Record<string, unknown>): LoaderLine {
+  const { seq, sockets, closed, overflow, iterNs } = value;
+  if (!isCount(seq) || !isCount(sockets) || !isCount(closed) || !isCount(overflow) || !isCount(iterNs)) return GARBLED;
+  return { kind: 'interval', seq, sockets, closed, overflow, iterNs };
 }
 
 /**
- * A process renamed within an interval (exec, prctl) shows up under two names; keep the one
- * with the most traffic, ties broken by name so the result does not depend on map order.
- * Entries from the close probe carry no name ("") and never win over a real one.
+ * The loader escapes every comm byte outside 0x20-0x7e as `\u00XX`, so JSON.parse gives one
+ * char per byte; those bytes are decoded as UTF-8 (U+FFFD where invalid), at most 15 of them,
+ * then made safe for a label.
  */
-function mostUsed(comms: Map<string, number>): string | undefined {
-  let best: string | undefined;
-  let bestCount = -1;
-  for (const [comm, count] of comms) {
-    if (count > bestCount || (count === bestCount && best !== undefined && comm < best)) {
-      best = comm;
-      bestCount = count;
-    }
-  }
-  return best;
+export function decodeComm(escaped: string): string | undefined {
+  const chars = Array.from(escaped);
+  if (chars.some((c) => c.codePointAt(0)! > 0xff)) return sanitizeName(escaped.slice(0, MAX_COMM_BYTES));
+  const bytes = Buffer.from(chars.slice(0, MAX_COMM_BYTES).map((c) => c.codePointAt(0)!));
+  return sanitizeName(bytes.toString('utf8'));
 }
 
-/** First code point of the range that stands for raw bytes 0x80-0xff (private use area). */
-const RAW_BYTE_BASE = 0xf700;
+/** Reads one line of the loader's stderr; undefined when it is neither an error nor a warning. */
+export function parseLoaderMessage(line: string): LoaderMessage | undefined {
+  const match = /^(error|warning): (.*)$/s.exec(line.trim());
+  if (!match) return undefined;
+  return { severity: match[1] as 'error' | 'warning', message: boundMessage(match[2]!, MAX_MESSAGE_LENGTH) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which variant, from `netproc-loader --probe`.
+
+/** The kernel facts `netproc-loader --probe` prints, each found by loading a tiny program. */
+export interface KernelFacts {
+  kernel: string;
+  btf: boolean;
+  tpBtfInetSockSetState: boolean;
+  tpBtfSockSendLength: boolean;
+  iterTaskFile: boolean;
+  sockFromFile: boolean;
+  /** Where cgroup v2 is mounted, null when it is not. */
+  cgroupV2: string | null;
+  cgroupSkb: boolean;
+  kprobe: boolean;
+  fentry: boolean;
+}
+
+const FACT_FLAGS = ['btf', 'tpBtfInetSockSetState', 'tpBtfSockSendLength', 'iterTaskFile', 'sockFromFile', 'cgroupSkb', 'kprobe', 'fentry'] as const;
+
+/** Reads the `--probe` line; undefined when it is not one. */
+export function parseProbe(text: string): KernelFacts | undefined {
+  const line = text.split('\n').find((l) => l.includes('"type":"probe"'));
+  const value = line === undefined ? undefined : parseJson(line.trim());
+  if (!isObject(value) || value.type !== 'probe' || typeof value.kernel !== 'string') return undefined;
+  const facts: Partial<KernelFacts> = { kernel: value.kernel };
+  for (const flag of FACT_FLAGS) {
+    if (typeof value[flag] !== 'boolean') return undefined;
+    facts[flag] = value[flag];
+  }
+  const cgroup = value.cgroupV2;
+  if (cgroup !== null && (typeof cgroup !== 'string' || cgroup === '')) return undefined;
+  facts.cgroupV2 = cgroup;
+  return facts as KernelFacts;
+}
+
+export type VariantChoice = { variant: Variant; reason: string } | { variant: undefined; problem: Problem };
+
+/** The capabilities the choice depends on, besides CAP_BPF and CAP_PERFMON that every variant needs. */
+export type HeldCaps = ReadonlySet<CapName>;
 
 /**
- * bpftrace 0.17 escapes a byte >= 0x80 of a string as `\uffffffXX` (a sign-extended char
- * printed with %04x), which JSON.parse reads as U+FFFF followed by "ffXX". Rewrite each one to
- * U+F7XX so that decodeBpftraceString can turn them back into bytes. `\\` pairs are matched
- * first, so an escaped backslash followed by the text "uffffff.." is left alone.
+ * Picks the variant for this kernel and these capabilities. `counters` runs no program per send
+ * or receive: TCP from the kernel's own tcp_sock counters read by the task_file iterator and at
+ * the last state change, UDP per datagram by cgroup_skb on the root cgroup v2 (CAP_NET_ADMIN).
+ * `counters-udp-tp` counts TCP the same way, UDP per call at the sock_send_length tracepoints,
+ * for hosts without cgroup v2 or CAP_NET_ADMIN. `wanted` is ebpf.variant.
  */
-export function repairJsonEscapes(text: string): string {
-  if (!text.includes('\\uffffff')) return text;
-  return text.replace(/\\\\|\\uffffff([89a-fA-F][0-9a-fA-F])/g, (match, hex: string | undefined) =>
-    hex === undefined ? match : `\\uf7${hex.toLowerCase()}`,
+export function chooseVariant(facts: KernelFacts, caps: HeldCaps, wanted: 'auto' | Variant = 'auto'): VariantChoice {
+  const missingCaps = (['CAP_BPF', 'CAP_PERFMON'] as const).filter((c) => !caps.has(c));
+  if (missingCaps.length > 0) {
+    return unusable(
+      `missing ${missingCaps.join(' and ')}: the engine cannot load BPF programs or attach tracepoints`,
+      `grant ${missingCaps.join(', ')} (systemd: AmbientCapabilities=; Kubernetes: capabilities.add [${missingCaps.map((c) => c.replace(/^CAP_/, '')).join(', ')}])`,
+    );
+  }
+  if (!facts.btf) {
+    return unusable(
+      'the kernel has no BTF (/sys/kernel/btf/vmlinux); the CO-RE programs are relocated against it',
+      'run a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default of current Debian, Ubuntu, RHEL and Fedora kernels), or use the procfs and ss sources',
+    );
+  }
+  const tcpMissing = [
+    facts.iterTaskFile ? '' : 'the task_file iterator (Linux 5.8+)',
+    facts.sockFromFile ? '' : 'bpf_sock_from_file (Linux 5.11+)',
+    facts.tpBtfInetSockSetState ? '' : 'the BTF tracepoint inet_sock_set_state',
+  ].filter(Boolean);
+  if (tcpMissing.length > 0) {
+    return unusable(
+      `this kernel lacks ${tcpMissing.join(', ')}, which both variants need to read TCP counters`,
+      'run Linux 5.11 or later with CONFIG_DEBUG_INFO_BTF=y; meanwhile the procfs and ss sources serve bytes and connections',
+    );
+  }
+  const cgroupMissing = [
+    facts.cgroupV2 ? '' : 'no cgroup v2 mount',
+    facts.cgroupSkb ? '' : 'cgroup_skb programs do not attach',
+    caps.has('CAP_NET_ADMIN') ? '' : 'CAP_NET_ADMIN is missing',
+  ].filter(Boolean);
+  const countersOk = cgroupMissing.length === 0;
+  const udpTpOk = facts.tpBtfSockSendLength;
+  const counters = { variant: 'counters' as const, reason: `TCP from the kernel's socket counters, UDP by cgroup_skb on ${facts.cgroupV2}; no program per send or receive` };
+  const udpTp = {
+    variant: 'counters-udp-tp' as const,
+    reason: `TCP from the kernel's socket counters, UDP per call at the sock_send_length/sock_recv_length tracepoints${countersOk ? '' : ` (counters is out: ${cgroupMissing.join(', ')})`}`,
+  };
+  const cgroupFix = `${facts.cgroupV2 ? '' : 'mount cgroup v2 (mount -t cgroup2 none /sys/fs/cgroup/unified) and '}${caps.has('CAP_NET_ADMIN') ? '' : 'grant CAP_NET_ADMIN'}`.replace(/ and $/, '');
+  if (wanted === 'counters') {
+    if (countersOk) return { ...counters, reason: `ebpf.variant is counters: ${counters.reason}` };
+    return unusable(`ebpf.variant is counters, but ${cgroupMissing.join(', ')}`, `${cgroupFix || 'use a kernel with cgroup_skb'}, or set ebpf.variant to auto`);
+  }
+  if (wanted === 'counters-udp-tp') {
+    if (udpTpOk) return { ...udpTp, reason: `ebpf.variant is counters-udp-tp: ${udpTp.reason}` };
+    return unusable('ebpf.variant is counters-udp-tp, but the BTF tracepoint sock_send_length is missing (Linux 6.3+)', 'set ebpf.variant to auto');
+  }
+  if (countersOk) return counters;
+  if (udpTpOk) return udpTp;
+  return unusable(
+    `UDP cannot be counted: ${cgroupMissing.join(', ')}, and the BTF tracepoint sock_send_length (Linux 6.3+) is missing`,
+    `${cgroupFix || 'use a kernel with cgroup_skb'}, or run Linux 6.3 or later`,
   );
 }
 
-/** Turns the raw bytes marked by repairJsonEscapes back into UTF-8 text (U+FFFD where invalid). */
-export function decodeBpftraceString(text: string): string {
-  if (!/[\uf780-\uf7ff]/.test(text)) return text;
-  const bytes: number[] = [];
-  for (const ch of text) {
-    const cp = ch.codePointAt(0)!;
-    if (cp >= RAW_BYTE_BASE + 0x80 && cp <= RAW_BYTE_BASE + 0xff) bytes.push(cp - RAW_BYTE_BASE);
-    else bytes.push(...Buffer.from(ch, 'utf8'));
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-
-/** What the assembler hands on: one event per interval, plus the rare out-of-band messages. */
-export type IntervalEvent =
-  | { kind: 'ready'; variant?: ProgramVariant }
-  /** Everything counted in one interval; `final` for the partial one flushed at exit. */
-  | { kind: 'interval'; increments: Increment[]; untracked: number; final: boolean }
-  | { kind: 'lost'; count: number }
-  | { kind: 'error'; severity: 'error' | 'warning'; message: string };
-
-/**
- * A line longer than this is not bpftrace output we could use (65,536 keys print ~3 MB); the
- * child's line reader drops it (see LineSplitter), so reading bpftrace holds at most this much.
- */
-export const MAX_LINE_BYTES = 64 * 1024 * 1024;
-
-/**
- * Turns a stream of bpftrace output into one event per interval: the increments of the map
- * line(s) since the previous interval marker, released at the marker. Use one per child process.
- * A child's lines come through line(); push() takes raw chunks through the same bounded line
- * reader the host uses for a child.
- */
-export class IntervalAssembler {
-  /** Lines and map entries that could not be read, since construction. */
-  readonly skipped = { lines: 0, entries: 0 };
-  private pending: Increment[] | undefined;
-  private splitter: LineSplitter | undefined;
-  private out: IntervalEvent[] = [];
-
-  /** Feeds one whole line (without its newline), as a line reader hands it over. */
-  line(line: string): IntervalEvent[] {
-    const events: IntervalEvent[] = [];
-    this.read(line, events);
-    return events;
-  }
-
-  /** A line the line reader dropped for its length. */
-  longLine(): void {
-    this.skipped.lines++;
-  }
-
-  /** Feeds a chunk of raw output (a chunk may end mid-line); returns the events its complete lines finish. */
-  push(chunk: string): IntervalEvent[] {
-    this.splitter ??= new LineSplitter(MAX_LINE_BYTES, (line) => this.read(line, this.out), () => this.longLine());
-    this.splitter.push(Buffer.from(chunk, 'utf8'));
-    return this.take();
-  }
-
-  /** At end of stream: reads a last unterminated line, and releases increments not yet marked. */
-  end(): IntervalEvent[] {
-    this.splitter?.end();
-    const events = this.take();
-    if (this.pending) events.push({ kind: 'interval', increments: this.pending, untracked: 0, final: true });
-    this.pending = undefined;
-    return events;
-  }
-
-  private take(): IntervalEvent[] {
-    const events = this.out;
-    this.out = [];
-    return events;
-  }
-
-  private read(line: string, events: IntervalEvent[]): void {
-    const parsed = parseBpftraceLine(line);
-    switch (parsed.kind) {
-      case 'skip':
-        if (parsed.garbled) this.skipped.lines++;
-        return;
-      case 'increments':
-        this.skipped.entries += parsed.badEntries;
-        this.pending = this.pending ? mergeIncrements(this.pending, parsed.increments) : parsed.increments;
-        return;
-      case 'interval':
-        events.push({
-          kind: 'interval',
-          increments: this.pending ?? [],
-          untracked: parsed.untracked,
-          final: parsed.final,
-        });
-        this.pending = undefined;
-        return;
-      default:
-        events.push(parsed);
-    }
-  }
+function unusable(what: string, fix: string): VariantChoice {
+  return { variant: undefined, problem: { what, fix } };
 }
 
 function parseJson(text: string): unknown {
@@ -317,195 +224,4 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
-
-
-// ---------------------------------------------------------------------------------------------
-// Which program, and how to run it.
-
-/** What decides between the two programs, read by readKernelFacts. */
-export interface KernelFacts {
-  /** Where tracefs is mounted, null when it is not (bpftrace then attaches no tracepoint). */
-  tracefs: string | null;
-  /** sock:sock_send_length and sock:sock_recv_length exist (Linux 6.3+). */
-  hasSockLengthTracepoints: boolean;
-  /** The kernel can create kprobes and lists every function netproc-kprobe.bt attaches to. */
-  hasKprobes: boolean;
-  /** /sys/kernel/btf/vmlinux exists; both programs read struct sock and tcp_sock through it. */
-  btf: boolean;
-  /** Functions of KPROBE_FUNCTIONS that /proc/kallsyms does not list (when it was read). */
-  missingKprobeFunctions: string[];
-}
-
-export type ProgramChoice =
-  | { variant: ProgramVariant; reason: string }
-  | { variant: undefined; problem: Problem };
-
-/** The kernel functions netproc-kprobe.bt attaches to; a missing one makes bpftrace fail. */
-export const KPROBE_FUNCTIONS = [
-  'tcp_sendmsg',
-  'tcp_sendpage',
-  'tcp_recvmsg',
-  'tcp_cleanup_rbuf',
-  'udp_sendmsg',
-  'udp_recvmsg',
-  'udpv6_sendmsg',
-  'udpv6_recvmsg',
-] as const;
-
-/**
- * Picks the program for this kernel. The tracepoint one is preferred: tracepoints are a stable
- * interface, count sock_sendmsg/sock_recvmsg exactly as the process sees them (splice writes,
- * io_uring and kTLS included), and need no kretprobes, whose instance limit loses calls that
- * block. The kprobe one is the fallback for kernels before 6.3. Both need tracefs and BTF.
- * `tracefs` and `missingKprobeFunctions` are optional: absent means not known, not missing.
- */
-export function chooseProgram(
-  facts: Pick<KernelFacts, 'hasSockLengthTracepoints' | 'hasKprobes' | 'btf'> & Partial<KernelFacts>,
-): ProgramChoice {
-  if (facts.tracefs === null) {
-    return {
-      variant: undefined,
-      problem: {
-        what: 'tracefs is not mounted, so bpftrace cannot attach tracepoints',
-        fix: 'mount -t tracefs nodev /sys/kernel/tracing (in a container, mount the host /sys/kernel/tracing)',
-      },
-    };
-  }
-  if (!facts.btf) {
-    return {
-      variant: undefined,
-      problem: {
-        what:
-          'the kernel has no BTF (/sys/kernel/btf/vmlinux); the eBPF programs read struct sock and tcp_sock through it',
-        fix:
-          'run a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default of current Debian, Ubuntu, RHEL and Fedora ' +
-          'kernels), or use the ss source',
-      },
-    };
-  }
-  if (facts.hasSockLengthTracepoints) {
-    return {
-      variant: 'tracepoint',
-      reason: 'the sock:sock_send_length and sock:sock_recv_length tracepoints exist (Linux 6.3+)',
-    };
-  }
-  if (facts.hasKprobes) {
-    return {
-      variant: 'kprobe',
-      reason: 'no sock length tracepoints (kernel before 6.3), but kprobes are available',
-    };
-  }
-  const missing = facts.missingKprobeFunctions ?? [];
-  if (missing.length > 0) {
-    return {
-      variant: undefined,
-      problem: {
-        what:
-          'this kernel has no sock length tracepoints, and lacks kernel functions the kprobe program needs: ' +
-          missing.join(', '),
-        fix: missing.some((f) => f.startsWith('udpv6'))
-          ? 'load IPv6 (modprobe ipv6), or use the ss source'
-          : 'use the ss source on this kernel',
-      },
-    };
-  }
-  return {
-    variant: undefined,
-    problem: {
-      what:
-        'this kernel has neither the sock:sock_send_length tracepoint (Linux 6.3+) nor kprobes ' +
-        '(CONFIG_KPROBES, CONFIG_KPROBE_EVENTS)',
-      fix:
-        'run Linux 6.3 or later, or a kernel with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y; meanwhile the ss ' +
-        'and procfs sources serve bytes and connections',
-    },
-  };
-}
-
-/** Where bpftrace looks for tracefs, in its order. */
-export const TRACEFS_PATHS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'] as const;
-
-/**
- * Reads what chooseProgram needs, through HostIO only (readdir lists what exists even where
- * reading is refused). kprobes can be created through tracefs `kprobe_events` or the perf
- * `kprobe` PMU; bcc, under bpftrace, tries the PMU first. A kernel listing tcp_sendmsg in
- * /proc/kallsyms may still lack kprobes (CONFIG_KPROBES=n, as on the 6.18 development machine),
- * so kallsyms only adds the check that every function exists, read only when it matters.
- */
-export async function readKernelFacts(io: HostIO): Promise<KernelFacts> {
-  let tracefs: string | null = null;
-  let tracefsEntries: string[] = [];
-  for (const path of TRACEFS_PATHS) {
-    const entries = await list(io, path);
-    // An unmounted mount point is an empty directory.
-    if (entries.includes('events')) {
-      tracefs = path;
-      tracefsEntries = entries;
-      break;
-    }
-  }
-  const sock = tracefs ? await list(io, `${tracefs}/events/sock`) : [];
-  const hasSockLengthTracepoints = sock.includes('sock_send_length') && sock.includes('sock_recv_length');
-  const btf = (await list(io, '/sys/kernel/btf')).includes('vmlinux');
-  const kprobeInterface =
-    tracefsEntries.includes('kprobe_events') || (await list(io, '/sys/bus/event_source/devices')).includes('kprobe');
-
-  let missingKprobeFunctions: string[] = [];
-  if (kprobeInterface && !hasSockLengthTracepoints) {
-    const kallsyms = await io.readFile('/proc/kallsyms').catch(() => undefined);
-    if (kallsyms !== undefined) missingKprobeFunctions = missingFunctions(kallsyms, KPROBE_FUNCTIONS);
-  }
-  return {
-    tracefs,
-    hasSockLengthTracepoints,
-    hasKprobes: kprobeInterface && missingKprobeFunctions.length === 0,
-    btf,
-    missingKprobeFunctions,
-  };
-}
-
-async function list(io: HostIO, path: string): Promise<string[]> {
-  try {
-    return await io.readdir(path);
-  } catch {
-    return [];
-  }
-}
-
-/** Names of `wanted` that no text symbol of /proc/kallsyms ("ADDR t NAME [module]") matches. */
-function missingFunctions(kallsyms: string, wanted: readonly string[]): string[] {
-  const left = new Set(wanted);
-  for (const line of kallsyms.split('\n')) {
-    const [, type, name] = line.split(/\s+/, 3);
-    if ((type === 't' || type === 'T') && name !== undefined) left.delete(name);
-    if (left.size === 0) break;
-  }
-  return wanted.filter((f) => left.has(f));
-}
-
-/** The program file of a variant, next to this module (the build must copy the .bt files). */
-export function programPath(variant: ProgramVariant): string {
-  const file = variant === 'tracepoint' ? 'netproc.bt' : 'netproc-kprobe.bt';
-  return fileURLToPath(new URL(file, import.meta.url));
-}
-
-/** How to run a program: `bpftrace ...args` with `env` added to the environment. */
-export function bpftraceCommand(
-  path: string,
-  intervalMs: number,
-  mapKeys: number = DEFAULT_MAP_KEYS,
-): { file: string; args: string[]; env: Record<string, string> } {
-  if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) {
-    throw new RangeError(`interval must be a whole number of ms, got ${intervalMs}`);
-  }
-  if (!Number.isSafeInteger(mapKeys) || mapKeys < 1) {
-    throw new RangeError(`map keys must be a positive integer, got ${mapKeys}`);
-  }
-  return {
-    file: 'bpftrace',
-    // -B line: one flush per line, so an interval is never held back in a buffer.
-    args: ['-B', 'line', '-f', 'json', path, String(intervalMs)],
-    env: { BPFTRACE_MAP_KEYS_MAX: String(mapKeys) },
-  };
 }

@@ -1,110 +1,79 @@
-// eBPF through bpftrace: exact payload bytes and packets per process, for TCP and UDP, in every
-// network namespace, including connections that open and close between two collections.
-// bpftrace runs as a supervised child streaming one JSON map per interval; see netproc.bt.
+// eBPF through netproc-loader: exact payload bytes, packets and TCP retransmissions per process,
+// for TCP and UDP, in every network namespace, including connections that open and close between
+// two collections. The loader (loader.c, netproc.bpf.c) runs as a supervised child streaming one
+// JSON line per process and interval; it exits on EOF of stdin and by PR_SET_PDEATHSIG.
+import { fileURLToPath } from 'node:url';
 import type { ConfigOf } from '../../config/keys.js';
-import { BPF_LOAD, hasCap, missingCaps, PID_MAPPING, shortCapName } from '../../host/capabilities.js';
+import { inheritedCaps, PID_MAPPING, missingCaps } from '../../host/capabilities.js';
+import type { HostIO } from '../../host/types.js';
 import type { SourceContext } from '../definition.js';
-import { hasSetpriv, looksLikeError, setprivWarning, StreamingChild, type Generation } from '../streaming.js';
+import { StreamingChild, type Generation } from '../streaming.js';
 import type { Collection, Problem, ProbeResult, SourceBehaviour } from '../types.js';
 import type { config } from './config.js';
-import {
-  IntervalAssembler,
-  MAX_LINE_BYTES,
-  bpftraceCommand,
-  chooseProgram,
-  programPath,
-  readKernelFacts,
-  type KernelFacts,
-  type ProgramChoice,
-} from './parse.js';
+import { chooseVariant, MAX_LINE_BYTES, parseLoaderLine, parseLoaderMessage, parseProbe, type VariantChoice } from './parse.js';
 
-/** bpftrace releases this program is written for: -f json map output, `-B line`, `interval:ms:$1`. */
-const MIN_BPFTRACE = [0, 17] as const;
-/** The program's own print interval; short, so a collection never waits long for its data. */
-const MAX_PROGRAM_INTERVAL_MS = 1000;
-const TRACEFS_MOUNT_POINT = '/sys/kernel/tracing';
-const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
+const PROBE_TIMEOUT_MS = 15_000;
+/** The loader's own interval bounds (loader.c). */
+const MIN_INTERVAL_MS = 10;
+/** The loader's print interval; short, so a collection never waits long for its data. */
+const MAX_LOADER_INTERVAL_MS = 1000;
+const BUILD_COMMAND = 'npm run build (or: sh src/sources/ebpf/build.sh dist/sources/ebpf)';
+
+/** The loader npm run build makes, next to this module. */
+export const BUILT_LOADER = fileURLToPath(new URL('netproc-loader', import.meta.url));
 
 export function createEbpfSource(ctx: SourceContext<ConfigOf<typeof config>>): SourceBehaviour {
   const { io, settings, privileges, agent } = ctx;
+  const loader = settings.loader || BUILT_LOADER;
   const child = new StreamingChild(io, ctx.logger, 'ebpf');
-  let assembler = new IntervalAssembler();
-  /**
-   * Read once (it may read all of /proc/kallsyms) for the probe and every restart; read again
-   * while tracefs is not mounted, which someone may fix meanwhile.
-   */
-  let facts: KernelFacts | undefined;
-  const kernelFacts = async (): Promise<KernelFacts> => {
-    if (facts) return facts;
-    const read = await readKernelFacts(io);
-    if (read.tracefs !== null) facts = read;
-    return read;
-  };
+  const parseErrors = { lines: 0 };
 
   const feed = (line: string, generation: Generation): void => {
-    for (const event of assembler.line(line)) {
-      if (event.kind === 'ready') generation.ready();
-      else if (event.kind === 'interval') {
-        generation.add(event.increments);
-        if (event.untracked > 0) generation.count('untracked_sockets', event.untracked);
-      } else if (event.kind === 'lost') generation.count('lost_events', event.count);
-      // Errors are logged (once per outage); warnings only counted: bpftrace prints a harmless
-      // RLIMIT_MEMLOCK one on every start (see parse.ts).
-      else if (event.kind === 'error' && event.severity === 'error') child.said(generation, 'bpftrace_error', event.message);
-      else if (event.kind === 'error') generation.count('bpftrace_warning');
+    const parsed = parseLoaderLine(line);
+    switch (parsed.kind) {
+      case 'ready':
+        generation.ready();
+        return;
+      case 'proc':
+        generation.add([parsed.increment]);
+        return;
+      case 'interval':
+        if (parsed.overflow > 0) generation.count('map_overflow', parsed.overflow);
+        return;
+      case 'skip':
+        if (parsed.garbled) parseErrors.lines++;
     }
   };
+  // Errors are logged (once per outage); warnings (libbpf's notes) only counted.
+  const hear = (line: string, generation: Generation): void => {
+    const message = parseLoaderMessage(line);
+    if (message?.severity === 'error') child.said(generation, 'engine_error', message.message);
+    else if (message) generation.count('engine_warning');
+  };
 
-  const choose = async (facts: KernelFacts): Promise<ProgramChoice> => {
-    const auto = chooseProgram(facts);
-    if (settings.program === 'auto') return auto;
-    return { variant: settings.program, reason: `ebpf.program is set to ${settings.program}` };
+  /** The variant for this host, from the loader's own probe; undefined choice when it cannot run. */
+  const choose = async (): Promise<{ choice: VariantChoice; kernel?: string }> => {
+    let output: string;
+    try {
+      output = await io.run(loader, ['--probe'], { timeoutMs: PROBE_TIMEOUT_MS });
+    } catch (err) {
+      return { choice: { variant: undefined, problem: await notRunnable(io, loader, err) } };
+    }
+    const facts = parseProbe(output);
+    if (!facts) return { choice: { variant: undefined, problem: { what: `${loader} --probe printed no probe line`, fix: `rebuild the engine: ${BUILD_COMMAND}` } } };
+    return { choice: chooseVariant(facts, inheritedCaps(privileges).caps, settings.variant), kernel: facts.kernel };
   };
 
   return {
     async probe(): Promise<ProbeResult> {
       const result: ProbeResult = { usable: true, problems: [], warnings: [], details: [] };
-      const problem = (p: Problem): void => {
+      const { choice, kernel } = await choose();
+      if (kernel) result.details.push(`engine: ${loader} (kernel ${kernel})`);
+      if (choice.variant) result.details.push(`variant: ${choice.variant} (${choice.reason})`);
+      else {
         result.usable = false;
-        result.problems.push(p);
-      };
-      try {
-        const version = (await io.run(settings.bpftrace, ['--version'], { timeoutMs: 10_000 })).trim();
-        result.details.push(version);
-        if (!atLeast(version, MIN_BPFTRACE)) {
-          problem({ what: `${version} is older than bpftrace ${MIN_BPFTRACE.join('.')}`, fix: 'install bpftrace 0.17 or later (Debian 12: apt-get install bpftrace)' });
-        }
-      } catch {
-        problem({ what: `cannot run ${JSON.stringify(settings.bpftrace)}`, fix: 'install bpftrace (Debian/Ubuntu: apt-get install bpftrace) or set ebpf.bpftrace' });
+        result.problems.push(choice.problem);
       }
-      if (privileges.uid !== 0) {
-        problem({
-          what: `bpftrace refuses to run as uid ${privileges.uid}; it needs uid 0 (with capabilities, not privileged)`,
-          fix: 'run as uid 0 holding only CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE (Kubernetes: runAsUser: 0, capabilities.drop [ALL], add [BPF, PERFMON, DAC_READ_SEARCH, SYS_PTRACE])',
-        });
-      }
-      const bpfCaps = missingCaps(privileges, BPF_LOAD);
-      if (bpfCaps.length > 0 && !hasCap(privileges, 'CAP_SYS_ADMIN')) {
-        problem({
-          what: `missing ${bpfCaps.join(' and ')}: bpftrace cannot load programs or open tracepoints`,
-          fix: `grant ${bpfCaps.join(', ')} (Kubernetes: capabilities.add [${bpfCaps.map(shortCapName).join(', ')}]; systemd: AmbientCapabilities=${bpfCaps.join(' ')}); kernels before 5.8 need CAP_SYS_ADMIN instead`,
-        });
-      }
-      const facts = await kernelFacts();
-      if (facts.tracefs === null) {
-        if (settings.mountTracefs && hasCap(privileges, 'CAP_SYS_ADMIN')) {
-          result.details.push(`tracefs is not mounted; the agent will mount it at ${TRACEFS_MOUNT_POINT} when it starts`);
-        } else {
-          problem({
-            what: 'tracefs is not mounted at /sys/kernel/tracing or /sys/kernel/debug/tracing',
-            fix: `mount -t tracefs nodev ${TRACEFS_MOUNT_POINT} on the host (Kubernetes: a read-only hostPath volume of /sys/kernel/tracing)`,
-          });
-        }
-      }
-      const choice = await choose({ ...facts, tracefs: facts.tracefs ?? TRACEFS_MOUNT_POINT });
-      if (choice.variant) result.details.push(`program: ${choice.variant} (${choice.reason})`);
-      else problem(choice.problem);
-      if (!(await hasSetpriv(io))) result.warnings.push(setprivWarning('bpftrace'));
       for (const w of missingCaps(privileges, PID_MAPPING)) {
         result.warnings.push({ what: `missing ${w}: other users' processes are named by comm, not by their executable`, fix: `grant ${w}` });
       }
@@ -113,44 +82,34 @@ export function createEbpfSource(ctx: SourceContext<ConfigOf<typeof config>>): S
 
     async start(): Promise<void> {
       await child.stop();
-      let known = await kernelFacts();
-      if (known.tracefs === null && settings.mountTracefs && hasCap(privileges, 'CAP_SYS_ADMIN')) {
-        await io.run('mount', ['-t', 'tracefs', 'nodev', TRACEFS_MOUNT_POINT], { timeoutMs: 10_000 });
-        known = await kernelFacts();
-      }
-      const choice = await choose(known);
+      const { choice } = await choose();
       if (!choice.variant) throw new Error(choice.problem.what);
-      const intervalMs = Math.min(agent.intervalMs, MAX_PROGRAM_INTERVAL_MS);
-      const command = bpftraceCommand(programPath(choice.variant), Math.round(intervalMs), settings.mapKeys);
-      assembler = new IntervalAssembler();
+      const intervalMs = Math.max(MIN_INTERVAL_MS, Math.min(Math.round(agent.intervalMs), MAX_LOADER_INTERVAL_MS));
+      const args = ['--interval-ms', String(intervalMs), '--variant', choice.variant, '--max-sockets', String(settings.maxSockets)];
+      if (settings.cgroup) args.push('--cgroup', settings.cgroup);
       await child.launch({
-        file: settings.bpftrace,
-        args: command.args,
-        // bpftrace 0.17 also walks the kernel modules' BTF, which takes CAP_SYS_ADMIN; without it
-        // it loses BTF altogether ("Unknown struct/union"). Pointing it at vmlinux's BTF, which
-        // holds every type the programs read, keeps it working with CAP_BPF + CAP_PERFMON only.
-        env: { ...command.env, BPFTRACE_BTF: VMLINUX_BTF },
-        pdeathsig: await hasSetpriv(io),
+        file: loader,
+        args,
+        // The loader sets PR_SET_PDEATHSIG itself and exits on EOF of stdin: no setpriv wrapper.
+        pdeathsig: false,
         maxLineBytes: MAX_LINE_BYTES,
         onStdout: feed,
-        onStderr: feed,
-        // bpftrace prints a harmless RLIMIT_MEMLOCK "ERROR" first on every start (see parse.ts).
-        isErrorLine: (line) => looksLikeError(line) && !line.includes('RLIMIT_MEMLOCK'),
+        onStderr: hear,
+        isErrorLine: (line) => line.startsWith('error: '),
         readyTimeoutMs: settings.startTimeout,
         messages: {
-          exited: 'bpftrace exited before its probes attached',
-          timedOut: `bpftrace did not attach its probes within ${settings.startTimeout / 1000}s`,
+          exited: 'netproc-loader exited before its programs attached',
+          timedOut: `netproc-loader did not attach its programs within ${settings.startTimeout / 1000}s`,
         },
       });
     },
 
     async collect(): Promise<Collection> {
       const failure = child.failure;
-      if (failure !== undefined) throw new Error(failure === 'not started' ? 'bpftrace is not running' : failure);
+      if (failure !== undefined) throw new Error(failure === 'not started' ? 'netproc-loader is not running' : failure);
       const collection = child.drain();
-      collection.errors.parse = (collection.errors.parse ?? 0) + assembler.skipped.lines + assembler.skipped.entries;
-      assembler.skipped.lines = 0;
-      assembler.skipped.entries = 0;
+      if (parseErrors.lines > 0) collection.errors.parse = (collection.errors.parse ?? 0) + parseErrors.lines;
+      parseErrors.lines = 0;
       return collection;
     },
 
@@ -158,10 +117,41 @@ export function createEbpfSource(ctx: SourceContext<ConfigOf<typeof config>>): S
   };
 }
 
-function atLeast(version: string, minimum: readonly [number, number]): boolean {
-  const match = /v?(\d+)\.(\d+)/.exec(version);
-  if (!match) return false;
-  const [major, minor] = [Number(match[1]), Number(match[2])];
-  return major > minimum[0] || (major === minimum[0] && minor >= minimum[1]);
+/** Why the loader could not run its probe: not built (and what the build lacks), or it failed. */
+async function notRunnable(io: HostIO, loader: string, err: unknown): Promise<Problem> {
+  const e = err as { code?: string; stderr?: string; message?: string };
+  const text = `${e.code ?? ''} ${e.message ?? ''}`;
+  if (/ENOENT|EACCES/.test(text)) {
+    const packages = await missingBuildPackages(io);
+    return {
+      what: `the eBPF engine ${loader} is not there: it was not built${packages.length > 0 ? ` (missing Debian packages: ${packages.join(', ')})` : ''}`,
+      fix: `${packages.length > 0 ? `apt-get install ${packages.join(' ')}, then ` : ''}${BUILD_COMMAND}`,
+    };
+  }
+  const said = (e.stderr ?? '').split('\n').map(parseLoaderMessage).filter((m) => m?.severity === 'error').at(-1);
+  return {
+    what: `${loader} --probe failed: ${said?.message ?? e.message ?? String(err)}`,
+    fix: `rebuild the engine (${BUILD_COMMAND}); the loader needs libbpf1, libelf1 and zlib1g at run time`,
+  };
 }
 
+/** The Debian packages build.sh needs that this host lacks (the same checks as build.sh). */
+export async function missingBuildPackages(io: HostIO): Promise<string[]> {
+  const has = async (dir: string, file: string): Promise<boolean> => (await io.readdir(dir).catch(() => [] as string[])).includes(file);
+  const runs = (file: string): Promise<boolean> =>
+    io.run(file, ['--version'], { timeoutMs: 5000 }).then(
+      () => true,
+      () => false,
+    );
+  const checks: Array<[string, Promise<boolean>]> = [
+    ['clang', runs('clang')],
+    ['llvm', runs('llvm-strip')],
+    ['libbpf-dev', has('/usr/include/bpf', 'libbpf.h')],
+    ['libelf-dev', has('/usr/include', 'libelf.h')],
+    ['zlib1g-dev', has('/usr/include', 'zlib.h')],
+    ['gcc', runs('cc')],
+  ];
+  const missing: string[] = [];
+  for (const [pkg, present] of checks) if (!(await present)) missing.push(pkg);
+  return missing;
+}

@@ -3,7 +3,7 @@
 // child in trace mode printing every process's cumulative totals; see parse.ts and
 // docs/sources.md for what it counts and what it misses.
 import type { ConfigOf } from '../../config/keys.js';
-import { CAP, hasCap, PACKET_CAPTURE, PID_MAPPING, shortCapName, type CapName, type Privileges } from '../../host/capabilities.js';
+import { inheritedCaps, PACKET_CAPTURE, PID_MAPPING, shortCapName, type CapName } from '../../host/capabilities.js';
 import type { HostIO } from '../../host/types.js';
 import type { SourceContext } from '../definition.js';
 import { hasSetpriv, setprivWarning, StreamingChild, type Generation } from '../streaming.js';
@@ -273,19 +273,6 @@ export function chooseDevices(
           fix: 'run the agent with hostNetwork: true to see the host\'s devices, or set nethogs.loopback: true to capture on loopback',
         };
   return { usable, warnings, problem };
-}
-
-/**
- * The capabilities nethogs will hold. A child of uid 0 gets back its bounding set at exec; a
- * child of any other uid keeps only the ambient set (capabilities(7), "Transformation of
- * capabilities during execve()"), unless the nethogs binary carries file capabilities.
- */
-function inheritedCaps(privileges: Privileges): { caps: Set<CapName>; why: string } {
-  const effective = new Set((Object.keys(CAP) as CapName[]).filter((cap) => hasCap(privileges, cap)));
-  if (privileges.uid === 0) return { caps: effective, why: 'the agent runs as uid 0 without them' };
-  const ambient = privileges.ambient ?? 0n;
-  const caps = new Set([...effective].filter((cap) => (ambient & (1n << BigInt(CAP[cap]))) !== 0n));
-  return { caps, why: `the agent runs as uid ${privileges.uid}, and a child of a non-root process keeps only the ambient capabilities` };
 }
 
 function captureProblem(missing: readonly CapName[], why: string, trial?: string): Problem {
