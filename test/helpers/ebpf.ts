@@ -3,11 +3,11 @@
 import { eventually, startAgentServing, type AgentUnderTest } from './agent.js';
 import { valueOf, type Sample } from './prometheus-text.js';
 
-export const EBPF_NEEDS = ['root', 'bpftrace', 'tracefs', 'ss'] as const;
+export const EBPF_NEEDS = ['root', 'netproc-loader', 'cgroup2', 'ss'] as const;
 
-/** The agent with ebpf first; resolves once bpftrace has attached (the first collection is done). */
+/** The agent with ebpf first; resolves once the engine has attached (the first collection is done). */
 export function startEbpfAgent(extra: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<AgentUnderTest> {
-  return startAgentServing('ebpf', 'bytes', ['--sources', 'ebpf,ss,procfs', '--interval', '1s', ...extra], { env, timeoutMs: 60_000 });
+  return startAgentServing('ebpf', 'bytes', ['--sources', 'ebpf,ss,procfs', '--interval', '1s', ...extra], { env, timeoutMs: 30_000 });
 }
 
 export interface Traffic {

@@ -1,17 +1,25 @@
 // Under CI=true a missing tool or privilege fails the file; elsewhere the file is skipped, loudly.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'bpftrace' | 'tracefs' | 'nethogs' | 'tmux' | 'kubectl' | 'systemd-analyze' | 'cgroup-v1-pids' | 'kustomize-v5' | 'curl' | 'openssl';
+export type Need = 'root' | 'ss' | 'promtool' | 'prometheus' | 'setpriv' | 'ip' | 'netproc-loader' | 'cgroup2' | 'nft' | 'python3' | 'nethogs' | 'tmux' | 'kubectl' | 'systemd-analyze' | 'cgroup-v1-pids' | 'kustomize-v5' | 'curl' | 'openssl';
 
-/** What `npm test` provides when run as root (scripts/prepare-host.sh): Debian packages and tracefs. */
-const PREPARED: ReadonlySet<Need> = new Set(['ss', 'promtool', 'prometheus', 'setpriv', 'ip', 'bpftrace', 'tracefs', 'nethogs', 'tmux', 'curl', 'openssl']);
+/**
+ * What `npm test` provides when run as root (scripts/prepare-host.sh, then the build): Debian
+ * packages, the ebpf engine built with them, and a cgroup v2 mount.
+ */
+const PREPARED: ReadonlySet<Need> = new Set(['ss', 'promtool', 'prometheus', 'setpriv', 'ip', 'netproc-loader', 'cgroup2', 'nft', 'python3', 'nethogs', 'tmux', 'curl', 'openssl']);
+
+/** The engine npm run build makes (scripts/build-engine.mjs). */
+export const LOADER = fileURLToPath(new URL('../../dist/sources/ebpf/netproc-loader', import.meta.url));
 
 function has(need: Need): boolean {
   if (need === 'root') return process.getuid?.() === 0;
   if (need === 'cgroup-v1-pids') return existsSync('/sys/fs/cgroup/pids/cgroup.procs');
-  if (need === 'tracefs') return existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events');
+  if (need === 'netproc-loader') return existsSync(LOADER);
+  if (need === 'cgroup2') return /\scgroup2\s/.test(readFileSync('/proc/self/mounts', 'utf8'));
   if (need === 'kustomize-v5') return hasKustomizeV5();
   return onPath(need);
 }
