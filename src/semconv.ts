@@ -121,6 +121,15 @@ export const METRICS = {
     description: 'Packets (TCP segments, UDP datagrams) transmitted by the process; only grows',
     kind: 'updowncounter',
   },
+  // Monotonic like the byte counters (so `_total` in Prometheus); only TCP has retransmissions.
+  retransmittedSegments: {
+    name: 'process_network_retransmitted_segments',
+    prometheusName: 'process_network_retransmitted_segments_total',
+    family: 'packets',
+    unit: '{segment}',
+    description: 'TCP segments the process retransmitted (the kernel total_retrans of its sockets), since the process started',
+    kind: 'counter',
+  },
   connections: {
     name: 'process_network_connections',
     prometheusName: 'process_network_connections',

@@ -9,6 +9,8 @@ export class ProcessEntry {
   readonly traffic = new Map<Transport, Traffic>();
   readonly bytesMeasured = new Set<Transport>();
   readonly packetsMeasured = new Set<Transport>();
+  /** Retransmitted segments per transport, for the transports a source measured them on. */
+  readonly retransmitted = new Map<Transport, number>();
   connections = new Map<string, ConnectionCount>();
   /** The cycle in which the process was first found gone. */
   exitedCycle: number | undefined;
@@ -29,6 +31,12 @@ export class ProcessEntry {
     });
     if (bytes) this.bytesMeasured.add(transport);
     if (packets) this.packetsMeasured.add(transport);
+  }
+
+  /** Adds retransmitted segments; negative or non-finite counts are ignored, so the total never falls. */
+  creditRetransmits(transport: Transport, segments: number): void {
+    const add = Number.isFinite(segments) && segments > 0 ? segments : 0;
+    this.retransmitted.set(transport, (this.retransmitted.get(transport) ?? 0) + add);
   }
 
   countConnection(transport: Transport, state: ConnectionState): void {
@@ -59,6 +67,8 @@ export class ProcessEntry {
       const item: TransportTraffic = { transport };
       if (this.bytesMeasured.has(transport)) item.bytes = { rx: total.rxBytes, tx: total.txBytes };
       if (this.packetsMeasured.has(transport)) item.packets = { rx: total.rxPackets, tx: total.txPackets };
+      const retransmitted = this.retransmitted.get(transport);
+      if (retransmitted !== undefined) item.retransmittedSegments = retransmitted;
       traffic.push(item);
     }
     const process: ProcessAttributes = { pid, name };

@@ -13,6 +13,8 @@ export interface TransportTraffic {
   /** Present when a source measured this transport's bytes for the process. */
   bytes?: { rx: number; tx: number };
   packets?: { rx: number; tx: number };
+  /** TCP segments retransmitted; present when a source measured them (ebpf). */
+  retransmittedSegments?: number;
 }
 
 export interface ConnectionCount {

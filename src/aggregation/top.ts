@@ -10,6 +10,8 @@ export class TopN {
   private readonly retired = new Map<Transport, Traffic>();
   private readonly bytesMeasured = new Set<Transport>();
   private readonly packetsMeasured = new Set<Transport>();
+  /** Retransmitted segments of processes that have left the "other" bucket. */
+  private readonly retiredRetransmits = new Map<Transport, number>();
   private members = new Set<ProcessEntry>();
 
   constructor(private readonly startTimeMs: number) {}
@@ -32,13 +34,16 @@ export class TopN {
       if (!sum) this.retired.set(transport, (sum = zeroTraffic()));
       addTraffic(sum, total);
     }
+    for (const [transport, n] of entry.retransmitted) this.retiredRetransmits.set(transport, (this.retiredRetransmits.get(transport) ?? 0) + n);
   }
 
   private otherSeries(members: ReadonlySet<ProcessEntry>): ProcessSeries {
     const sums = new Map<Transport, Traffic>();
     for (const [transport, total] of this.retired) sums.set(transport, { ...total });
+    const retransmits = new Map(this.retiredRetransmits);
     const connections = new Map<string, ConnectionCount>();
     for (const member of members) {
+      for (const [transport, n] of member.retransmitted) retransmits.set(transport, (retransmits.get(transport) ?? 0) + n);
       for (const [transport, total] of member.traffic) {
         let sum = sums.get(transport);
         if (!sum) sums.set(transport, (sum = zeroTraffic()));
@@ -57,6 +62,8 @@ export class TopN {
       const item: TransportTraffic = { transport };
       if (this.bytesMeasured.has(transport)) item.bytes = { rx: sum.rxBytes, tx: sum.txBytes };
       if (this.packetsMeasured.has(transport)) item.packets = { rx: sum.rxPackets, tx: sum.txPackets };
+      const retransmitted = retransmits.get(transport);
+      if (retransmitted !== undefined) item.retransmittedSegments = retransmitted;
       traffic.push(item);
     }
     return {

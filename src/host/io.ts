@@ -85,7 +85,8 @@ export const hostIO: HostIO = {
 function spawnStreaming(spec: SpawnSpec): ChildHandle {
   const child = execa(spec.file, [...spec.args], {
     buffer: false,
-    stdin: 'ignore',
+    // A pipe the agent never writes to: the child sees EOF when the agent is gone (the ebpf loader exits on it).
+    stdin: spec.stdinPipe ? 'pipe' : 'ignore',
     reject: false,
     env: { LC_ALL: 'C', ...spec.env },
     extendEnv: true,

@@ -8,7 +8,7 @@ export interface LinkTable {
   targets: Array<string | undefined>;
 }
 
-/** A long-running child whose output is read line by line (bpftrace, nethogs). */
+/** A long-running child whose output is read line by line (the ebpf loader, nethogs). */
 export interface SpawnSpec {
   file: string;
   args: readonly string[];
@@ -22,6 +22,8 @@ export interface SpawnSpec {
   onStdout(line: string): void;
   onStderr(line: string): void;
   onLongLine(stream: 'stdout' | 'stderr'): void;
+  /** Give the child a stdin pipe that stays open while the agent lives (default: /dev/null). */
+  stdinPipe?: boolean;
 }
 
 /** How a spawned child ended; `error` when it could not start at all (ENOENT, EACCES). */
@@ -67,7 +69,7 @@ export interface HostIO {
     onLines: (text: string) => void,
     options?: { timeoutMs?: number },
   ): Promise<void>;
-  /** Starts a long-running child (argument array, no shell, stdin closed) and streams its lines. */
+  /** Starts a long-running child (argument array, no shell, stdin /dev/null unless stdinPipe) and streams its lines. */
   spawn(spec: SpawnSpec): ChildHandle;
   now(): number;
 }

@@ -1,4 +1,4 @@
-// The five contract metrics, built at read time from the latest prepared snapshot.
+// The six contract metrics, built at read time from the latest prepared snapshot.
 // A MetricProducer rather than observable instruments: with cumulative temporality the SDK keeps
 // every attribute set an observable instrument has ever reported, so exited PIDs would stay
 // frozen forever (opentelemetry-js #4096). Here a series exists exactly while its process does.
@@ -41,6 +41,7 @@ export function toMetrics(snapshot: Snapshot): MetricData[] {
     transmitBytes: [] as DataPoint<number>[],
     rxPackets: [] as DataPoint<number>[],
     txPackets: [] as DataPoint<number>[],
+    retransmittedSegments: [] as DataPoint<number>[],
     connections: [] as DataPoint<number>[],
   };
   for (const series of snapshot.processes) {
@@ -57,6 +58,9 @@ export function toMetrics(snapshot: Snapshot): MetricData[] {
         points.rxPackets.push(point(attributes, t.packets.rx, startTime, endTime));
         points.txPackets.push(point(attributes, t.packets.tx, startTime, endTime));
       }
+      if (t.retransmittedSegments !== undefined) {
+        points.retransmittedSegments.push(point(attributes, t.retransmittedSegments, startTime, endTime));
+      }
     }
     for (const c of series.connections) {
       const attributes = { ...base, [ATTR.transport]: c.transport, [ATTR.state]: c.state };
@@ -68,6 +72,7 @@ export function toMetrics(snapshot: Snapshot): MetricData[] {
     sum(METRICS.transmitBytes, points.transmitBytes, true),
     sum(METRICS.rxPackets, points.rxPackets, false),
     sum(METRICS.txPackets, points.txPackets, false),
+    sum(METRICS.retransmittedSegments, points.retransmittedSegments, true),
     gauge(METRICS.connections, points.connections),
   ].filter((m) => m.dataPoints.length > 0);
 }

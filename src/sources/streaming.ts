@@ -1,4 +1,4 @@
-// The one lifecycle of a streaming source's child (bpftrace, nethogs): started through the host's
+// The one lifecycle of a streaming source's child (the ebpf loader, nethogs): started through the host's
 // spawn (argument array, no shell, lines bounded in length), ready once the source says so,
 // each run (a generation) gathering its own increments and errors until drained, what the child
 // says on stderr logged once per kind per outage, and stopped with SIGTERM, then SIGKILL. The
@@ -43,6 +43,8 @@ export interface LaunchSpec {
   env?: Record<string, string>;
   /** Wrap in `setpriv --pdeathsig SIGKILL` so the child cannot outlive the agent (see hasSetpriv). */
   pdeathsig: boolean;
+  /** See SpawnSpec.stdinPipe. */
+  stdinPipe?: boolean;
   /** See SpawnSpec.maxLineBytes; a longer line is counted as a `parse` error of its generation. */
   maxLineBytes: number;
   onStdout(line: string, generation: Generation): void;
@@ -90,6 +92,7 @@ export class StreamingChild {
       args,
       env: spec.env ?? {},
       maxLineBytes: spec.maxLineBytes,
+      stdinPipe: spec.stdinPipe ?? false,
       onStdout: (line) => spec.onStdout(line, generation),
       onStderr: (line) => {
         if (generation.stderr.length === STDERR_LINES) generation.stderr.shift();

@@ -2,7 +2,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregation/aggregator.js';
 import type { ProcessSeries, Snapshot } from '../../src/aggregation/snapshot.js';
 import { ProcessResolver } from '../../src/host/processes.js';
-import type { SocketRecord } from '../../src/sources/types.js';
+import type { Family } from '../../src/semconv.js';
+import type { Increment, SocketRecord } from '../../src/sources/types.js';
 import { FakeHost } from '../helpers/fake-host.js';
 
 const ALL = new Set(['bytes', 'packets', 'connections'] as const);
@@ -116,5 +117,48 @@ describe('Aggregator', () => {
     const series = byPid(agg.snapshot(), 10)!;
     expect(series.traffic).toEqual([]);
     expect(series.connections).toHaveLength(1);
+  });
+
+  /** One cycle of increments from an event source (the ebpf source). */
+  async function incrementCycle(increments: Increment[], families: ReadonlySet<Family> = ALL): Promise<Snapshot> {
+    agg.beginCycle();
+    await agg.ingest('ebpf', { increments, errors: {} }, families);
+    await agg.endCycle();
+    return agg.snapshot();
+  }
+  const inc = (pid: number, retransSegs?: number): Increment => ({ pid, transport: 'tcp', rxBytes: 10, txBytes: 20, rxPackets: 1, txPackets: 2, retransSegs });
+
+  it('credits increments of pid 0 (an accepted socket closed before any process held it) to [kernel]', async () => {
+    const snap = await incrementCycle([inc(0, 1)]);
+    expect(byPid(snap, 0)!.process.name).toBe('[kernel]');
+    expect(byPid(snap, 0)!.traffic).toEqual([{ transport: 'tcp', bytes: { rx: 10, tx: 20 }, packets: { rx: 1, tx: 2 }, retransmittedSegments: 1 }]);
+  });
+
+  it('sums retransmitted segments per process, monotonic, and only under the packets family', async () => {
+    host.startProcess(10, 'sender');
+    await incrementCycle([inc(10, 3)]);
+    const snap = await incrementCycle([inc(10, 4), inc(10, -5)]);
+    expect(byPid(snap, 10)!.traffic[0]!.retransmittedSegments).toBe(7);
+    host.startProcess(11, 'bytes-only');
+    const bytesOnly = await incrementCycle([inc(11, 9)], new Set(['bytes'] as const));
+    expect(byPid(bytesOnly, 11)!.traffic[0]!.retransmittedSegments).toBeUndefined();
+    // A source that does not measure retransmissions (no field) exports none.
+    host.startProcess(12, 'udp');
+    const none = await incrementCycle([inc(12)]);
+    expect(byPid(none, 12)!.traffic[0]!.retransmittedSegments).toBeUndefined();
+  });
+
+  it('keeps the [other] retransmissions monotonic as processes leave it', async () => {
+    host.startProcess(1, 'a');
+    host.startProcess(2, 'b');
+    host.startProcess(3, 'c');
+    (agg as unknown as { options: { maxProcesses: number } }).options.maxProcesses = 1;
+    const first = await incrementCycle([{ ...inc(1, 1), rxBytes: 1000 }, inc(2, 2), inc(3, 4)]);
+    expect(byPid(first, -1)!.traffic[0]!.retransmittedSegments).toBe(6);
+    host.exit(2);
+    await incrementCycle([]);
+    await incrementCycle([]);
+    const later = await incrementCycle([]);
+    expect(byPid(later, -1)!.traffic[0]!.retransmittedSegments).toBe(6);
   });
 });

@@ -90,8 +90,9 @@ export function createEbpfSource(ctx: SourceContext<ConfigOf<typeof config>>): S
       await child.launch({
         file: loader,
         args,
-        // The loader sets PR_SET_PDEATHSIG itself and exits on EOF of stdin: no setpriv wrapper.
+        // The loader sets PR_SET_PDEATHSIG itself and exits on EOF of its stdin pipe: no setpriv wrapper.
         pdeathsig: false,
+        stdinPipe: true,
         maxLineBytes: MAX_LINE_BYTES,
         onStdout: feed,
         onStderr: hear,
