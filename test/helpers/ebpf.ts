@@ -1,6 +1,9 @@
 // Shared pieces of the eBPF integration tests: the agent with the ebpf source, ready, and the
 // per-PID values it reports.
+import { fileURLToPath } from 'node:url';
+import { METRICS } from '../../src/semconv.js';
 import { eventually, startAgentServing, type AgentUnderTest } from './agent.js';
+import { start, type Child } from './processes.js';
 import { valueOf, type Sample } from './prometheus-text.js';
 
 export const EBPF_NEEDS = ['root', 'netproc-loader', 'cgroup2', 'ss'] as const;
@@ -51,3 +54,37 @@ export async function settled(
 
 export const within = (actual: number, expected: number, tolerance: number): boolean =>
   Math.abs(actual - expected) <= expected * tolerance;
+
+/** A TCP role of tcp-roles.py, in the namespace `netns` when given (`ip netns exec` keeps the PID). */
+export function tcpRole(netns: string | undefined, ...args: Array<string | number>): Child {
+  const command = ['python3', fileURLToPath(new URL('./tcp-roles.py', import.meta.url)), ...args.map(String)];
+  return netns ? start('ip', ['netns', 'exec', netns, ...command]) : start(command[0]!, command.slice(1));
+}
+
+/** Segment counters of one socket, as tcp-roles.py reports them. */
+export interface Segments {
+  segsIn: number;
+  segsOut: number;
+  retrans: number;
+}
+
+/** What a server or client role of tcp-roles.py did, and what the kernel counted for its socket. */
+export interface RoleResult {
+  pid: number;
+  rxBytes: number;
+  txBytes: number;
+  /** `ss -tin` before the shutdown. */
+  ss?: Segments;
+  /** TCP_INFO once the socket reached TCP_CLOSE: final. */
+  kernel?: Segments;
+}
+
+/** The TCP retransmitted segments the agent reports for `pid`. */
+export function retransOf(samples: readonly Sample[], pid: number): number {
+  return valueOf(samples, METRICS.retransmittedSegments.prometheusName, { process_pid: pid, network_transport: 'tcp' }) ?? 0;
+}
+
+/** Traffic and retransmissions the agent reports for each pid, in one scrape. */
+export function reportsOf(samples: readonly Sample[], pids: readonly number[]): Array<Traffic & { retrans: number }> {
+  return pids.map((pid) => ({ ...trafficOf(samples, pid, 'tcp'), retrans: retransOf(samples, pid) }));
+}
