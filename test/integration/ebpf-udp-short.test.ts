@@ -1,4 +1,5 @@
-// The ebpf source on UDP and on short-lived TCP connections, which snapshot sources cannot see.
+// The ebpf source on UDP and on short-lived TCP connections, which snapshot sources cannot see:
+// both exact.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { eventually, type AgentUnderTest } from '../helpers/agent.js';
@@ -47,7 +48,7 @@ describe.skipIf(missing('ebpf-udp-short', ...EBPF_NEEDS))('ebpf source, UDP and 
     agent = undefined;
   });
 
-  it(`counts at least 99% of ${SHORT_CONNECTIONS} connections opened and closed within one interval`, async () => {
+  it(`counts every byte of ${SHORT_CONNECTIONS} connections opened and closed within one interval, exactly`, async () => {
     agent = await startEbpfAgent(['--interval', `${LONG_INTERVAL_MS}ms`]);
     const sink = peer('sink', '127.0.0.1');
     const { port } = await sink.next('port');
@@ -61,12 +62,8 @@ describe.skipIf(missing('ebpf-udp-short', ...EBPF_NEEDS))('ebpf source, UDP and 
 
     const total = SHORT_CONNECTIONS * SHORT_PAYLOAD;
     const read = (s: Parameters<typeof trafficOf>[0]) => [trafficOf(s, client.pid, 'tcp').txBytes, trafficOf(s, sink.pid, 'tcp').rxBytes];
-    const samples = await settled(agent, read, (s) => trafficOf(s, sink.pid, 'tcp').rxBytes >= total * 0.99, 30_000);
-    const [sent, received] = read(samples) as [number, number];
-    expect(sent / total, `client tx ${sent} of ${total}`).toBeGreaterThanOrEqual(0.99);
-    expect(received / total, `server rx ${received} of ${total}`).toBeGreaterThanOrEqual(0.99);
-    // And not more: nothing counted twice.
-    expect(sent).toBeLessThanOrEqual(total);
-    expect(received).toBeLessThanOrEqual(total);
+    const samples = await settled(agent, read, (s) => trafficOf(s, sink.pid, 'tcp').rxBytes >= total, 30_000).catch(async () => agent!.scrape());
+    // The engine charges a socket that closes between two reads at its last state change.
+    expect(read(samples), 'client tx, server rx').toEqual([total, total]);
   });
 });
