@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
 # netproc-agent image. Targets:
-#   (default) runtime  runs as root: bpftrace (the eBPF source) refuses any other uid, and on Kubernetes
-#                      a non-root user gets no usable capabilities (deploy/README.md). The DaemonSet
-#                      drops ALL capabilities and adds back only what its sources need.
-#   nonroot            for ss/procfs/nethogs-only set-ups: uid 1000 (node), with file capabilities on
-#                      node and ss, which take effect only where privilege escalation is allowed
-#                      (allowPrivilegeEscalation: true) and the capabilities are in the bounding set.
+#   (default) runtime  runs as root, because on Kubernetes a non-root user gets no usable capabilities
+#                      (no ambient capabilities in the CRI, deploy/README.md); the eBPF engine itself
+#                      needs no uid 0. The DaemonSet drops ALL capabilities and adds back only what its
+#                      sources need, with allowPrivilegeEscalation: false.
+#   nonroot            uid 1000 (node), every source: file capabilities on node, ss, nethogs and the
+#                      eBPF engine's netproc-loader, which take effect only where privilege escalation
+#                      is allowed (allowPrivilegeEscalation: true) and the capabilities are in the
+#                      bounding set.
 #   docker build -t netproc-agent:0.1.0 .
 #   docker build --target nonroot -t netproc-agent:0.1.0-nonroot .
 # Never built here (no Docker engine on the development machines); test/deploy checks its text.
@@ -13,14 +15,20 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
+# The eBPF engine's build (src/sources/ebpf/build.sh): clang for the CO-RE object, gcc and the
+# libbpf/libelf/zlib headers for the loader. None of it reaches the runtime stage.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends clang llvm gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/copy-assets.mjs ./scripts/
+COPY scripts/copy-assets.mjs scripts/build-engine.mjs ./scripts/
 COPY src ./src
-# tsc, then the bpftrace programs (src/sources/ebpf/*.bt) copied next to the compiled source.
-RUN npm run build
+# tsc, then the engine: dist/sources/ebpf/netproc-loader with its BPF object embedded. The test
+# fails the image build when the engine was not built.
+RUN npm run build && test -x dist/sources/ebpf/netproc-loader
 
 FROM ${NODE_IMAGE} AS base
 ARG VERSION=0.1.0
@@ -29,9 +37,10 @@ LABEL org.opencontainers.image.title="netproc-agent" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
-# iproute2: ss, for the ss source. bpftrace and nethogs: for the eBPF and nethogs sources.
+# iproute2: ss, for the ss source. libbpf1, libelf1, zlib1g: the eBPF engine's run-time libraries
+# (no bpftrace, no LLVM). nethogs: for the nethogs source.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends iproute2 bpftrace nethogs \
+    && apt-get install -y --no-install-recommends iproute2 libbpf1 libelf1 zlib1g nethogs \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/netproc-agent
 ENV NODE_ENV=production
@@ -49,16 +58,17 @@ CMD ["node", "dist/cli.js", "run"]
 
 FROM base AS nonroot
 # libcap2-bin only for setcap, removed again. +ep: effective at exec, as neither node nor ss asks for
-# its capabilities itself. The set is capabilitiesFor([ss, procfs, nethogs]).
+# its capabilities itself. The sets are those of the definitions (capabilitiesFor).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libcap2-bin \
     && setcap cap_dac_read_search,cap_sys_ptrace+ep "$(readlink -f "$(command -v node)")" \
     && setcap cap_dac_read_search,cap_sys_ptrace+ep "$(readlink -f "$(command -v ss)")" \
     && setcap cap_dac_read_search,cap_sys_ptrace,cap_net_admin,cap_net_raw+ep "$(readlink -f "$(command -v nethogs)")" \
+    && setcap cap_bpf,cap_perfmon,cap_net_admin+ep dist/sources/ebpf/netproc-loader \
     && apt-get purge -y libcap2-bin && apt-get autoremove -y \
     && rm -rf /var/lib/apt/lists/*
 USER node
 
 FROM base AS runtime
-# uid 0, documented above: bpftrace requires it; capabilities are limited by the runtime, not by uid.
+# uid 0, documented above: Kubernetes grants capabilities to uid 0 only; they are limited by the runtime.
 USER root

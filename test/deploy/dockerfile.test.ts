@@ -140,11 +140,11 @@ describe('Dockerfile', () => {
     expect(copies(runtimeInstructions).some((c) => c.sources.includes('config'))).toBe(true);
   });
 
-  it('carries the tool of every source the DaemonSet configures: iproute2 (ss) and bpftrace (ebpf)', () => {
+  it('carries the tool of every source the DaemonSet configures: iproute2 (ss) and the eBPF engine\'s libraries (ebpf)', () => {
     const ds = kustomizeBuild(join(REPO, 'deploy/kubernetes/base'));
     const cm = ds.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('netproc-agent-config-'))!;
     const { sources } = parseYaml((cm.data as Record<string, string>)['agent.yaml']!) as { sources: string[] };
-    const PACKAGE_OF: Record<string, string | undefined> = { ss: 'iproute2', ebpf: 'bpftrace', nethogs: 'nethogs', procfs: undefined };
+    const PACKAGE_OF: Record<string, string | undefined> = { ss: 'iproute2', ebpf: 'libbpf1', nethogs: 'nethogs', procfs: undefined };
     const installs = runtimeInstructions.filter((i) => i.op === 'RUN' && /apt-get install/.test(i.args)).map((i) => i.args).join(' ');
     expect(installs).toMatch(/\biproute2\b/);
     for (const source of sources) {
@@ -153,11 +153,21 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('runs as root by default (bpftrace requires uid 0), with a non-root target for the other sources', () => {
+  it('builds the eBPF engine in the build stage and carries no compiler, bpftrace or LLVM at run time', () => {
+    const build = stage('build');
+    const buildInstalls = build.instructions.filter((i) => i.op === 'RUN' && /apt-get install/.test(i.args)).map((i) => i.args).join(' ');
+    for (const pkgName of ['clang', 'libbpf-dev', 'libelf-dev', 'zlib1g-dev']) expect(buildInstalls).toMatch(new RegExp(`\\b${pkgName}\\b`));
+    expect(build.instructions.some((i) => i.op === 'RUN' && /npm run build && test -x dist\/sources\/ebpf\/netproc-loader/.test(i.args))).toBe(true);
+    const installs = runtimeInstructions.filter((i) => i.op === 'RUN' && /apt-get install/.test(i.args)).map((i) => i.args).join(' ');
+    for (const pkgName of ['libbpf1', 'libelf1', 'zlib1g']) expect(installs).toMatch(new RegExp(`\\b${pkgName}\\b`));
+    expect(installs).not.toMatch(/bpftrace|llvm|clang|-dev\b/);
+  });
+
+  it('runs as root by default (Kubernetes gives a non-root user no capabilities), with a non-root target carrying file capabilities', () => {
     expect(runtime.instructions.filter((i) => i.op === 'USER').at(-1)?.args).toBe('root');
     const nonroot = stage('nonroot');
     expect(nonroot.instructions.filter((i) => i.op === 'USER').at(-1)?.args).toBe('node');
-    expect(nonroot.instructions.some((i) => i.op === 'RUN' && /setcap/.test(i.args))).toBe(true);
+    expect(nonroot.instructions.some((i) => i.op === 'RUN' && /setcap cap_bpf,cap_perfmon,cap_net_admin\+ep dist\/sources\/ebpf\/netproc-loader/.test(i.args))).toBe(true);
   });
 
   it('checks its health with node on /healthz', () => {

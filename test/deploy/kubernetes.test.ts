@@ -165,11 +165,13 @@ describe('agent DaemonSet: least privilege', () => {
     expect(rbac).toEqual([]);
   });
 
-  it('mounts only its config, an in-memory /tmp, tracefs for bpftrace and the container log names, the last two read-only', () => {
+  it('mounts only its config, an in-memory /tmp, the host cgroup v2 root for the eBPF engine and the container log names, the last two read-only', () => {
     const mounts = Object.fromEntries(container.volumeMounts.map((m: Any) => [m.mountPath, m.readOnly ?? false]));
-    expect(mounts).toEqual({ '/etc/netproc-agent': true, '/sys/kernel/tracing': true, '/tmp': false, '/var/log/containers': true });
+    expect(mounts).toEqual({ '/etc/netproc-agent': true, '/host/sys/fs/cgroup': true, '/tmp': false, '/var/log/containers': true });
     const hostPaths = pod.volumes.filter((v: Any) => v.hostPath).map((v: Any) => v.hostPath.path);
-    expect(hostPaths).toEqual(['/sys/kernel/tracing', '/var/log/containers']);
+    expect(hostPaths).toEqual(['/sys/fs/cgroup', '/var/log/containers']);
+    // The engine is pointed at that mount, not at the container's own cgroup namespace.
+    expect(container.env).toContainEqual({ name: 'NETPROC_EBPF_CGROUP', value: '/host/sys/fs/cgroup' });
   });
 
   it('runs on every node, control-plane included', () => {

@@ -1,9 +1,8 @@
-// A source unusable at start becomes usable while the agent runs: bpftrace is missing where
-// ebpf.bpftrace points when the agent starts (ss serves bytes), then appears there (a symlink to
-// the real one, as an install would). Within the re-probe interval the ebpf source takes bytes
+// A source unusable at start becomes usable while the agent runs: the engine is missing where
+// ebpf.loader points when the agent starts (ss serves bytes), then appears there (a symlink to
+// the built one, as an install would). Within the re-probe interval the ebpf source takes bytes
 // over; the sender's total never falls across the handover, and nothing is counted twice: a
 // transfer before the handover and one after are each counted exactly once.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { eventually, startAgentServing, type AgentUnderTest } from '../helpers/a
 import { EBPF_NEEDS, settled, trafficOf } from '../helpers/ebpf.js';
 import { killAll, peer, type Child } from '../helpers/processes.js';
 import { valueOf } from '../helpers/prometheus-text.js';
-import { missing } from '../helpers/requirements.js';
+import { LOADER, missing } from '../helpers/requirements.js';
 
 const FIRST = 4 * 1024 * 1024;
 const SECOND = 6 * 1024 * 1024;
@@ -27,9 +26,9 @@ describe.skipIf(missing('reprobe', ...EBPF_NEEDS))('a source unusable at start, 
   });
 
   it('takes the families over within the re-probe interval, totals never falling, nothing counted twice', async () => {
-    const bpftrace = join(dir, 'bpftrace');
+    const loader = join(dir, 'netproc-loader');
     agent = await startAgentServing('ss', 'bytes', [
-      '--sources', 'ebpf,ss,procfs', '--interval', '1s', '--reprobe-interval', '2s', '--ebpf-bpftrace', bpftrace,
+      '--sources', 'ebpf,ss,procfs', '--interval', '1s', '--reprobe-interval', '2s', '--ebpf-loader', loader,
     ]);
     const a = agent;
     const sink = peer('sink', '127.0.0.1');
@@ -42,7 +41,7 @@ describe.skipIf(missing('reprobe', ...EBPF_NEEDS))('a source unusable at start, 
     expect(tx(before)).toBe(FIRST);
     expect(valueOf(before, 'netproc_source_up', { source: 'ebpf' })).toBe(0);
 
-    symlinkSync(execFileSync('sh', ['-c', 'command -v bpftrace'], { encoding: 'utf8' }).trim(), bpftrace);
+    symlinkSync(LOADER, loader);
     let last = tx(before);
     await eventually(
       async () => {
@@ -51,8 +50,8 @@ describe.skipIf(missing('reprobe', ...EBPF_NEEDS))('a source unusable at start, 
         last = tx(s);
         return valueOf(s, 'netproc_source_selected', { source: 'ebpf', family: 'bytes' }) === 1 ? true : undefined;
       },
-      // The re-probe comes within 16 s of the symlink (2 s, doubling up to 8 x 2 s while bpftrace
-      // was missing), then bpftrace attaches (seconds) while ss goes on serving.
+      // The re-probe comes within 16 s of the symlink (2 s, doubling up to 8 x 2 s while the loader
+      // was missing), then the loader attaches (under a second) while ss goes on serving.
       60_000,
       'ebpf to serve bytes',
     );
