@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KERNEL_PROCESS, METRICS, OTHER_PROCESS, SELF_METRICS } from '../../src/semconv.js';
 import { eventually, startAgent, type AgentUnderTest } from '../helpers/agent.js';
+import { EBPF_NEEDS } from '../helpers/ebpf.js';
 import { loadDashboard, queryPanels, substitute, type DashboardPanel } from '../helpers/dashboard.js';
 import { killAll, peer, type Child } from '../helpers/processes.js';
 import { freePort, startPrometheus, type PrometheusServer } from '../helpers/prometheus-server.js';
@@ -35,6 +36,7 @@ const PROCESS_PANELS = [
   'Top Network Consumers (Received)',
   'Top Network Consumers (Transmitted)',
   'Network Traffic by Process',
+  'TCP Retransmissions by Process',
   'Network Connections by State',
   'Processes with Most Connections',
   'Active Connections',
@@ -54,7 +56,7 @@ const KNOWN_SERIES = new Set([
 const PSEUDO_PIDS = `process_pid!~"${KERNEL_PROCESS.pid}|${OTHER_PROCESS.pid}"`;
 
 describe('dashboard: what it shows', () => {
-  it('is "Network Traffic Analysis", with the six process panels', () => {
+  it('is "Network Traffic Analysis", with the seven process panels', () => {
     expect(dashboard.title).toBe('Network Traffic Analysis');
     for (const title of PROCESS_PANELS) expect(panels.map((p) => p.title)).toContain(title);
   });
@@ -129,7 +131,7 @@ describe.skipIf(missing('dashboard', 'promtool'))('dashboard: PromQL syntax', ()
 
 type Result = Array<{ metric: Record<string, string>; value: [number, string] }>;
 
-describe.skipIf(missing('dashboard', 'ss', 'prometheus'))('dashboard: every panel against a real Prometheus and agent', () => {
+describe.skipIf(missing('dashboard', 'ss', 'prometheus', ...EBPF_NEEDS))('dashboard: every panel against a real Prometheus and agent', () => {
   const CHUNK = 24 * 1024 * 1024;
   const HOLD_MS = 1200; // longer than two agent intervals: ss sees every connection before it closes
   const HELD = 40;
@@ -151,7 +153,8 @@ describe.skipIf(missing('dashboard', 'ss', 'prometheus'))('dashboard: every pane
   it('returns data for every panel query while the traffic flows', async () => {
     // OTLP to a closed port: exports fail and are counted, so the exports panel has series too.
     const closed = await freePort();
-    agent = await startAgent(['--sources', 'ss,procfs', '--interval', '500ms', '--otlp-endpoint', `http://127.0.0.1:${closed}`, '--otlp-interval', '1s']);
+    // ebpf first: it alone measures retransmissions, for the retransmissions panel.
+    agent = await startAgent(['--sources', 'ebpf,ss,procfs', '--interval', '500ms', '--otlp-endpoint', `http://127.0.0.1:${closed}`, '--otlp-interval', '1s']);
     sink = peer('sink', '127.0.0.1');
     const { port } = await sink.next('port');
     holder = peer('hold', '127.0.0.1', port, HELD);
@@ -215,11 +218,17 @@ describe.skipIf(missing('dashboard', 'ss', 'prometheus'))('dashboard: every pane
     expect(byState.find((r) => r.metric.network_connection_state === 'listen')).toBeDefined();
   });
 
-  it('shows the agent healthy: both sources up, every family served, OTLP failures counted', async () => {
+  it('shows the sender in "TCP Retransmissions by Process", at the rate the kernel retransmits on loopback (none)', async () => {
+    const result = await evaluate(panel('TCP Retransmissions by Process').targets[0]!.expr, { ...ALL, process: 'node' });
+    expect(result.length).toBeGreaterThan(0);
+    expect(result.every((r) => r.metric.process_executable_name === 'node')).toBe(true);
+  });
+
+  it('shows the agent healthy: every source up, every family served, OTLP failures counted', async () => {
     const up = await evaluate(panel('Source Up').targets[0]!.expr);
-    expect(Object.fromEntries(up.map((r) => [r.metric.source, r.value[1]]))).toEqual({ ss: '1', procfs: '1' });
+    expect(Object.fromEntries(up.map((r) => [r.metric.source, r.value[1]]))).toEqual({ ebpf: '1', ss: '1', procfs: '1' });
     const serving = await evaluate(panel('Source Serving Each Family').targets[0]!.expr);
-    expect(Object.fromEntries(serving.map((r) => [r.metric.family, r.metric.source]))).toEqual({ bytes: 'ss', packets: 'ss', connections: 'ss' });
+    expect(Object.fromEntries(serving.map((r) => [r.metric.family, r.metric.source]))).toEqual({ bytes: 'ebpf', packets: 'ebpf', connections: 'ss' });
     const exports = await evaluate(panel('OTLP Exports').targets[0]!.expr);
     const failures = exports.find((r) => r.metric.result === 'failure');
     expect(Number(failures!.value[1])).toBeGreaterThan(0);
