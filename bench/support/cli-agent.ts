@@ -1,5 +1,5 @@
 // The built agent (dist/cli.js) run with one source, as the benches start it: ready, with the PID
-// of the tool it runs (bpftrace, nethogs) known, and stopped with a deadline.
+// of the tool it runs (netproc-loader, nethogs) known, and stopped with a deadline.
 import { execFileSync } from 'node:child_process';
 import { eventually, startAgent, type AgentUnderTest } from '../../test/helpers/agent.js';
 

@@ -87,7 +87,7 @@ export class Collector {
 
   /**
    * Probes again the sources that could not run, when their time has come. One that can run now
-   * (a tool installed, tracefs mounted) joins the selection and takes over the families it is
+   * (a tool installed, a capability granted) joins the selection and takes over the families it is
    * preferred for, from a baseline: nothing is counted twice. A streaming source is started first,
    * in the background, while the others keep serving (an engine may take seconds to attach); it joins
    * at the end of the first cycle after it is running (see joinStarted).

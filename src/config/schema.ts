@@ -132,7 +132,7 @@ const agentKeys = {
     arg: 'interval',
   }),
   reprobeInterval: key({
-    doc: 'A source that cannot run at start (a tool missing, tracefs not mounted) is probed again after this long, then at doubling intervals up to 8 times as long; once it can run, it serves the families it is preferred for.',
+    doc: 'A source that cannot run at start (a tool missing, the eBPF engine not built) is probed again after this long, then at doubling intervals up to 8 times as long; once it can run, it serves the families it is preferred for.',
     format: 'duration',
     default: '1m',
     env: 'NETPROC_REPROBE_INTERVAL',
