@@ -2,12 +2,12 @@
 // into a network namespace, paced at 6 MB/s. Each round runs three variants in turn, each with
 // its own agent started fresh (`node dist/cli.js run --sources nethogs|ebpf`) and stopped after:
 // no agent, the nethogs source, the eBPF source. CPU is read from /proc/PID/stat of the agent, of
-// its child (nethogs, bpftrace), and of the two traffic processes, over the same window.
+// its child (nethogs, netproc-loader), and of the two traffic processes, over the same window.
 // Then nethogs's undercount: a 20 MiB burst at full rate against the same paced at 6 MB/s, as the
 // agent reports them next to the payload and the device's own byte counter.
-// Figures are printed, never asserted. Needs root, nethogs, bpftrace (with tracefs), ip and ss.
+// Figures are printed, never asserted. Needs root, nethogs, the built ebpf engine, ip and ss.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSourceAgent, type SourceAgent } from './support/cli-agent.js';
@@ -19,7 +19,7 @@ import { formatTable, ms } from './support/table.js';
 import { createNamespace, type TestNamespace } from '../test/helpers/netns.js';
 import { killAll, peer, type Child } from '../test/helpers/processes.js';
 import { valueOf, type Sample } from '../test/helpers/prometheus-text.js';
-import { onPath } from '../test/helpers/requirements.js';
+import { LOADER, onPath } from '../test/helpers/requirements.js';
 
 const ROUNDS = positiveInt('BENCH_NETHOGS_ROUNDS', 3);
 const BURSTS = positiveInt('BENCH_NETHOGS_BURSTS', 3);
@@ -32,7 +32,7 @@ const START_DELAY_MS = 3000;
 const VETH_SLOT = 240;
 
 type Variant = 'none' | 'nethogs' | 'ebpf';
-const TOOL: Record<Exclude<Variant, 'none'>, string> = { nethogs: 'nethogs', ebpf: 'bpftrace' };
+const TOOL: Record<Exclude<Variant, 'none'>, string> = { nethogs: 'nethogs', ebpf: 'netproc-loader' };
 
 interface RoundSample {
   agentMs: number;
@@ -44,7 +44,8 @@ interface RoundSample {
 }
 
 export async function run(): Promise<BenchReport> {
-  const absent = ['nethogs', 'bpftrace', 'ip', 'ss'].filter((tool) => !onPath(tool));
+  const absent = ['nethogs', 'ip', 'ss'].filter((tool) => !onPath(tool));
+  if (!existsSync(LOADER)) absent.push('the ebpf engine (npm run build)');
   if (process.getuid?.() !== 0 || absent.length > 0) {
     const why = `needs root and ${absent.length > 0 ? absent.join(', ') : 'nothing else'}; skipped`;
     console.log(why);
@@ -209,7 +210,7 @@ function summaryLines(samples: Record<Variant, RoundSample[]>, bursts: readonly 
   const lines = [
     `CPU per ${STREAM_BYTES / 1e6} MB stream at ${STREAM_RATE / 1e6} MB/s (medians of ${ROUNDS}): ` +
       `nethogs source ${ms(both('nethogs'))} ms (agent ${ms(med('nethogs', (x) => x.agentMs))} + nethogs ${ms(med('nethogs', (x) => x.childMs))}), ` +
-      `ebpf source ${ms(both('ebpf'))} ms (agent ${ms(med('ebpf', (x) => x.agentMs))} + bpftrace ${ms(med('ebpf', (x) => x.childMs))}); ` +
+      `ebpf source ${ms(both('ebpf'))} ms (agent ${ms(med('ebpf', (x) => x.agentMs))} + loader ${ms(med('ebpf', (x) => x.childMs))}); ` +
       `traffic processes ${ms(med('none', (x) => x.trafficMs))} ms alone, ${ms(med('nethogs', (x) => x.trafficMs))} with nethogs, ${ms(med('ebpf', (x) => x.trafficMs))} with ebpf`,
   ];
   for (const r of bursts) {
