@@ -1,5 +1,6 @@
 // The ebpf source on UDP and on short-lived TCP connections, which snapshot sources cannot see:
 // both exact.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { eventually, type AgentUnderTest } from '../helpers/agent.js';
@@ -21,12 +22,15 @@ describe.skipIf(missing('ebpf-udp-short', ...EBPF_NEEDS))('ebpf source, UDP and 
     await killAll();
   });
 
-  it('counts UDP bytes and datagrams exactly for sender and receiver (IPv6 loopback)', async () => {
+  /** DATAGRAMS datagrams over ::1 under the agent started with `extra`, counted exactly both ways. */
+  async function udpExactly(extra: string[], variant: string): Promise<void> {
     // Room for the receiver's 8 MiB buffer, restored afterwards.
     const rmemMax = readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim();
     if (Number(rmemMax) < 8 * 1024 * 1024) writeFileSync('/proc/sys/net/core/rmem_max', String(8 * 1024 * 1024));
     onTestFinished(() => writeFileSync('/proc/sys/net/core/rmem_max', rmemMax));
-    agent = await startEbpfAgent();
+    agent = await startEbpfAgent(extra);
+    const loaderArgs = execFileSync('ps', ['-o', 'args=', '--ppid', String(agent.child.pid)], { encoding: 'utf8' });
+    expect(loaderArgs).toContain(`--variant ${variant}`);
     const sink = peer('udp-sink', '::1');
     const { port } = await sink.next('port');
     const sender = peer('udp-send', '::1', port, DATAGRAMS, DATAGRAM_SIZE);
@@ -46,6 +50,14 @@ describe.skipIf(missing('ebpf-udp-short', ...EBPF_NEEDS))('ebpf source, UDP and 
     expect(rx).toEqual({ rxBytes: DATAGRAMS * DATAGRAM_SIZE, txBytes: 0, rxPackets: DATAGRAMS, txPackets: 0 });
     await agent.stop();
     agent = undefined;
+  }
+
+  it('counts UDP bytes and datagrams exactly for sender and receiver (IPv6 loopback), variant counters (cgroup_skb)', async () => {
+    await udpExactly([], 'counters');
+  });
+
+  it('counts them exactly with the variant counters-udp-tp too (per call at the sock_send_length tracepoints)', async () => {
+    await udpExactly(['--ebpf-variant', 'counters-udp-tp'], 'counters-udp-tp');
   });
 
   it(`counts every byte of ${SHORT_CONNECTIONS} connections opened and closed within one interval, exactly`, async () => {
