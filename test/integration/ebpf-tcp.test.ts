@@ -5,13 +5,14 @@
 // The kernel's counters come from tcp-roles.py: `ss -tin` before the shutdown (a lower bound: the
 // reply and the FIN exchange follow), and TCP_INFO (the struct ss reads) once the socket is in TCP_CLOSE with
 // its descriptor still held, when they are final; ss lists no socket in CLOSE.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentUnderTest } from '../helpers/agent.js';
 import { EBPF_NEEDS, reportsOf, settled, startEbpfAgent, tcpRole, type RoleResult } from '../helpers/ebpf.js';
 import { createNamespace, type TestNamespace } from '../helpers/netns.js';
 import { killAll, type Child } from '../helpers/processes.js';
 import { missing } from '../helpers/requirements.js';
+import { METRICS } from '../../src/semconv.js';
 
 const UP = 20_000_000;
 const DOWN = 5_000_000;
@@ -55,7 +56,7 @@ async function pair(family: '4' | '6', host: string, serverNs?: string, clientNs
 
 const nft = (ns: string, ...args: string[]): void => void execFileSync('ip', ['netns', 'exec', ns, 'nft', ...args], { stdio: 'pipe' });
 
-describe.skipIf(missing('ebpf-tcp', ...EBPF_NEEDS, 'ip', 'python3', 'nft'))('ebpf source, TCP', () => {
+describe.skipIf(missing('ebpf-tcp', ...EBPF_NEEDS, 'ip', 'python3', 'nft', 'promtool'))('ebpf source, TCP', () => {
   let agent: AgentUnderTest;
   const namespaces: TestNamespace[] = [];
   const bareNamespaces: string[] = [];
@@ -134,5 +135,13 @@ describe.skipIf(missing('ebpf-tcp', ...EBPF_NEEDS, 'ip', 'python3', 'nft'))('ebp
       results.push((await client.next<{ result: RoleResult }>('result')).result, (await server.next<{ result: RoleResult }>('result')).result);
     }
     await expectExact(agent, results);
+  });
+
+  it('serves the retransmissions as a counter that promtool accepts, beside the other contract series', async () => {
+    const text = await agent.metricsText();
+    expect(text).toContain(`# TYPE ${METRICS.retransmittedSegments.prometheusName} counter\n`);
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(lint.stdout + lint.stderr).toBe('');
+    expect(lint.status).toBe(0);
   });
 });
