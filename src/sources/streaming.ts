@@ -12,6 +12,8 @@ import type { Collection, Increment, Problem } from './types.js';
 /** Stderr lines kept to say why a child exited. */
 const STDERR_LINES = 20;
 const STOP_GRACE_MS = 3000;
+/** The shortest silentLimitMs a source should use: a loaded host can delay a child's print by seconds. */
+export const SILENT_LIMIT_MIN_MS = 10_000;
 /** Longest message of a child put in a log line. */
 const MAX_LOGGED_MESSAGE = 300;
 
@@ -26,6 +28,10 @@ export class Generation {
   exited: Promise<void> = Promise.resolve();
   /** Called by the source once the child's output says it is ready. */
   ready: () => void = () => undefined;
+  /** When the child last printed a line on stdout (io.now()). */
+  lastOutputMs = 0;
+  /** See LaunchSpec.silentLimitMs. */
+  silentLimitMs: number | undefined;
 
   add(increments: readonly Increment[]): void {
     if (increments.length === 0) return;
@@ -53,6 +59,12 @@ export interface LaunchSpec {
   isErrorLine?(line: string): boolean;
   /** How long the child may take to become ready. */
   readyTimeoutMs: number;
+  /**
+   * A child that printed nothing on stdout for this long, once ready, is hung (stopped, or stuck in
+   * the kernel): `failure` says so, and the collector restarts the source. Set it to a few of the
+   * child's own print intervals.
+   */
+  silentLimitMs?: number;
   messages: { exited: string; timedOut: string };
 }
 
@@ -72,8 +84,14 @@ export class StreamingChild {
 
   /** Why the current child is not running, or undefined while it runs. */
   get failure(): string | undefined {
-    if (!this.current) return 'not started';
-    return this.current.exitReason;
+    const current = this.current;
+    if (!current) return 'not started';
+    if (current.exitReason !== undefined) return current.exitReason;
+    const silentMs = this.io.now() - current.lastOutputMs;
+    if (current.silentLimitMs !== undefined && silentMs > current.silentLimitMs) {
+      return `${this.source}'s child printed nothing for ${Math.round(silentMs / 1000)} s: it is stopped or hung`;
+    }
+    return undefined;
   }
 
   /**
@@ -83,6 +101,8 @@ export class StreamingChild {
    */
   async launch(spec: LaunchSpec): Promise<Generation> {
     const generation = new Generation();
+    generation.silentLimitMs = spec.silentLimitMs;
+    generation.lastOutputMs = this.io.now();
     const ready = new Promise<void>((resolve) => (generation.ready = resolve));
     const [file, args] = spec.pdeathsig
       ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', spec.file, ...spec.args]]
@@ -93,7 +113,10 @@ export class StreamingChild {
       env: spec.env ?? {},
       maxLineBytes: spec.maxLineBytes,
       stdinPipe: spec.stdinPipe ?? false,
-      onStdout: (line) => spec.onStdout(line, generation),
+      onStdout: (line) => {
+        generation.lastOutputMs = this.io.now();
+        spec.onStdout(line, generation);
+      },
       onStderr: (line) => {
         if (generation.stderr.length === STDERR_LINES) generation.stderr.shift();
         generation.stderr.push(line);
@@ -127,6 +150,7 @@ export class StreamingChild {
     } finally {
       clearTimeout(timer);
     }
+    generation.lastOutputMs = this.io.now();
     return generation;
   }
 
@@ -177,8 +201,13 @@ async function stopGeneration(generation: Generation): Promise<void> {
   if (!handle || generation.exitReason !== undefined) return generation.exited;
   handle.kill('SIGTERM');
   const timer = setTimeout(() => handle.kill('SIGKILL'), STOP_GRACE_MS);
-  await generation.exited;
+  // 'exited' waits for the child's output to close too; a descendant that inherited it (a wrapper's
+  // pipeline, say) may hold it open. Past the SIGKILL and one more grace period, stop waiting, or a
+  // restart of the source would wait forever.
+  let gaveUp: NodeJS.Timeout | undefined;
+  await Promise.race([generation.exited, new Promise<void>((resolve) => (gaveUp = setTimeout(resolve, 2 * STOP_GRACE_MS)))]);
   clearTimeout(timer);
+  clearTimeout(gaveUp);
 }
 
 /** A stderr line that says something failed. */

@@ -7,7 +7,7 @@ import type { ConfigOf } from '../../config/keys.js';
 import { inheritedCaps, PID_MAPPING, missingCaps } from '../../host/capabilities.js';
 import type { HostIO } from '../../host/types.js';
 import type { SourceContext } from '../definition.js';
-import { StreamingChild, type Generation } from '../streaming.js';
+import { SILENT_LIMIT_MIN_MS, StreamingChild, type Generation } from '../streaming.js';
 import type { Collection, Problem, ProbeResult, SourceBehaviour } from '../types.js';
 import type { config } from './config.js';
 import { chooseVariant, MAX_LINE_BYTES, parseLoaderLine, parseLoaderMessage, parseProbe, type VariantChoice } from './parse.js';
@@ -98,6 +98,8 @@ export function createEbpfSource(ctx: SourceContext<ConfigOf<typeof config>>): S
         onStderr: hear,
         isErrorLine: (line) => line.startsWith('error: '),
         readyTimeoutMs: settings.startTimeout,
+        // The loader prints an interval line every interval, traffic or not.
+        silentLimitMs: Math.max(SILENT_LIMIT_MIN_MS, 5 * intervalMs),
         messages: {
           exited: 'netproc-loader exited before its programs attached',
           timedOut: `netproc-loader did not attach its programs within ${settings.startTimeout / 1000}s`,

@@ -6,7 +6,7 @@ import type { ConfigOf } from '../../config/keys.js';
 import { inheritedCaps, PACKET_CAPTURE, PID_MAPPING, shortCapName, type CapName } from '../../host/capabilities.js';
 import type { HostIO } from '../../host/types.js';
 import type { SourceContext } from '../definition.js';
-import { hasSetpriv, setprivWarning, StreamingChild, type Generation } from '../streaming.js';
+import { hasSetpriv, setprivWarning, SILENT_LIMIT_MIN_MS, StreamingChild, type Generation } from '../streaming.js';
 import type { Collection, Problem, ProbeResult, SourceBehaviour } from '../types.js';
 import type { config } from './config.js';
 import {
@@ -96,6 +96,8 @@ export function createNethogsSource(ctx: SourceContext<Settings>): SourceBehavio
       onStdout: (line, generation) => apply(generation, reader, reader.assembler.line(line)),
       onStderr,
       readyTimeoutMs: timeoutMs,
+      // nethogs -t prints a "Refreshing:" line every refresh, traffic or not.
+      silentLimitMs: Math.max(SILENT_LIMIT_MIN_MS, 5 * refresh * 1000),
       messages: {
         exited: 'nethogs exited before its first refresh',
         timedOut: `nethogs printed no refresh within ${timeoutMs / 1000}s`,
