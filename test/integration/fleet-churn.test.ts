@@ -49,12 +49,13 @@ const SCRAPE_S = 5;
 const EXE = 'netproc-churn';
 const WARM_UP = 50;
 
-// $1 port, $2 clients, $3 bytes, $4 gap, $5 file that gets one line per client that wrote all its bytes.
+// $1 port, $2 clients, $3 bytes, $4 gap, $5 file that gets one line per client that wrote all its
+// bytes, $6 file for the clients' errors.
 // `sleep ...; :` keeps bash from exec-ing sleep in place of the subshell (which would close the socket).
 const CHURN_SCRIPT = `
 exec 4>>"$5"
 for ((i = 0; i < $2; i++)); do
-  ( exec 3<>/dev/tcp/127.0.0.1/$1 && printf '%*s' "$3" '' >&3 && echo ok >&4 && sleep ${HOLD_S} 3>&- 4>&-; : ) 2>/dev/null &
+  ( exec 3<>/dev/tcp/127.0.0.1/$1 && printf '%*s' "$3" '' >&3 && echo ok >&4 && sleep ${HOLD_S} 3>&- 4>&-; : ) 2>>"$6" &
   sleep $4
 done
 wait
@@ -77,11 +78,14 @@ describe.skipIf(missing('fleet-churn', 'root', 'ip', 'ss', 'prometheus'))('churn
   /** Runs `count` clients in the namespace; resolves with how many wrote all their bytes, and when the last exited. */
   async function churn(count: number): Promise<{ wrote: number; doneAt: number }> {
     const okFile = join(dir, `ok-${count}-${Date.now()}`);
+    const errFile = `${okFile}.err`;
     writeFileSync(okFile, '');
-    const launcher: Child = start('ip', ['netns', 'exec', ns.name, churnExe, '-c', CHURN_SCRIPT, EXE, String(port), String(count), String(BYTES), String(GAP_S), okFile]);
+    const launcher: Child = start('ip', ['netns', 'exec', ns.name, churnExe, '-c', CHURN_SCRIPT, EXE, String(port), String(count), String(BYTES), String(GAP_S), okFile, errFile]);
     await launcher.next('done', count * GAP_S * 1000 * 3 + 30_000);
     const doneAt = now();
     await launcher.kill();
+    const errors = [...new Set(readFileSync(errFile, 'utf8').split('\n').filter(Boolean))].slice(0, 5);
+    if (errors.length > 0) process.stdout.write(`fleet-churn: client errors: ${errors.join(' | ')}\n`);
     return { wrote: readFileSync(okFile, 'utf8').split('\n').filter((l) => l === 'ok').length, doneAt };
   }
 
