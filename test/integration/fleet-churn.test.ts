@@ -27,7 +27,10 @@
 //     baseline is taken after a warm-up of WARM_UP clients whose series have folded: the
 //     pseudo-processes' traffic series, [other] (from the first fold on) and [kernel] (from the
 //     first bytes of a socket no live process holds, e.g. a sink-side socket closed before ss could
-//     map it), appear once and stay for the agent's life; the warm-up makes them part of the baseline.
+//     map it), appear once and stay for the agent's life; the warm-up makes them part of the baseline
+//     in most runs, and where one comes later it is allowed (at most PSEUDO_SERIES_MAX series, a
+//     constant of the agent, not of the churn): the 10% applies to the series of processes and
+//     groups. RSS is given RSS_WAIT_S to come back.
 import { execFileSync } from 'node:child_process';
 import { linkSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +51,10 @@ const RETENTION_S = 15;
 const SCRAPE_S = 5;
 const EXE = 'netproc-churn';
 const WARM_UP = 50;
+/** How long RSS may take to come back after the churn: V8 returns freed pages after a major GC. */
+const RSS_WAIT_S = 60;
+/** The traffic series [kernel] and [other] can have here: tcp bytes and packets, rx and tx, each. */
+const PSEUDO_SERIES_MAX = 8;
 
 // $1 port, $2 clients, $3 bytes, $4 gap, $5 file that gets one line per client that wrote all its
 // bytes, $6 file for the clients' errors.
@@ -205,20 +212,30 @@ describe.skipIf(missing('fleet-churn', 'root', 'ip', 'ss', 'prometheus'))('churn
     await sleep(RETENTION_S + 2 * SCRAPE_S);
     findings.pidModeFoldedSeries = await scalar(`netproc_folded_series_total{instance="${instance.pid}"}`);
     findings.executableModeFoldedProcesses = await scalar(`netproc_folded_processes_total{instance="${instance.executable}"}`);
+    const after: Record<'pid' | 'executable', { names: string[]; diff: { came: string[]; went: string[] }; rss: number }> = {} as never;
     for (const mode of ['pid', 'executable'] as const) {
-      const after = await seriesCount(mode);
-      const rss = rssKiB(agents[mode].child.pid);
-      Object.assign(findings, { [`${mode}.series`]: `${baseline[mode]} -> ${after}`, [`${mode}.rssKiB`]: `${baseRss[mode]} -> ${rss}` });
+      const names = await seriesNames(mode);
+      const diff = { came: names.filter((n) => !baseNames[mode].includes(n)), went: baseNames[mode].filter((n) => !names.includes(n)) };
+      // RSS: V8 gives freed pages back only after a major collection; allow it RSS_WAIT_S.
+      const rss = await eventually(async () => {
+        const kib = rssKiB(agents[mode].child.pid);
+        return Math.abs(kib - baseRss[mode]) / baseRss[mode] <= 0.1 ? kib : undefined;
+      }, RSS_WAIT_S * 1000, 'RSS back to baseline').catch(() => rssKiB(agents[mode].child.pid));
+      after[mode] = { names, diff, rss };
+      Object.assign(findings, { [`${mode}.series`]: `${baseline[mode]} -> ${names.length}`, [`${mode}.rssKiB`]: `${baseRss[mode]} -> ${rss}` });
+      if (diff.came.length + diff.went.length > 0) findings[`${mode}.seriesDiff`] = diff;
     }
     process.stdout.write(`fleet-churn: ${JSON.stringify(findings)}\n`);
     expect.soft(ratio, 'executable mode: counted / written').toBeGreaterThanOrEqual(0.95);
     expect.soft(ratio, 'executable mode: counted / written').toBeLessThanOrEqual(1.05);
     for (const mode of ['pid', 'executable'] as const) {
-      const after = await seriesCount(mode);
-      const names = await seriesNames(mode);
-      const diff = { came: names.filter((n) => !baseNames[mode].includes(n)), went: baseNames[mode].filter((n) => !names.includes(n)) };
-      expect.soft(Math.abs(after - baseline[mode]) / baseline[mode], `${mode}: series ${baseline[mode]} -> ${after} ${JSON.stringify(diff)}`).toBeLessThanOrEqual(0.1);
-      const rss = rssKiB(agents[mode].child.pid);
+      const { names, diff, rss } = after[mode];
+      // Series of processes and groups: back within 10%. The pseudo-processes' series may have come
+      // (once, for the agent's life: see WARM_UP) and are bounded by a constant, not by the churn.
+      const real = (n: string): boolean => !/"process_pid":"(0|-1)"/.test(n);
+      const [baseReal, afterReal] = [baseNames[mode].filter(real).length, names.filter(real).length];
+      expect.soft(Math.abs(afterReal - baseReal) / baseReal, `${mode}: series ${baseline[mode]} -> ${names.length} ${JSON.stringify(diff)}`).toBeLessThanOrEqual(0.1);
+      expect.soft(diff.came.filter((n) => !real(n)).length, `${mode}: new pseudo-process series`).toBeLessThanOrEqual(PSEUDO_SERIES_MAX);
       expect.soft(Math.abs(rss - baseRss[mode]) / baseRss[mode], `${mode}: RSS ${baseRss[mode]} -> ${rss} KiB`).toBeLessThanOrEqual(0.1);
     }
   }, 600_000);
