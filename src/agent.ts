@@ -22,7 +22,7 @@ import type { Source } from './sources/types.js';
 import { VERSION } from './version.js';
 import { INSTRUMENTATION_SCOPE } from './semconv.js';
 
-/** Exited processes stay exported this many cycles, so their last increments are scraped. */
+/** Exited processes stay in the process table this many cycles, so their last increments are credited. */
 const RETAIN_CYCLES = 2;
 
 export interface Core {
@@ -37,6 +37,8 @@ export async function buildCore(config: AgentConfig, logger: Logger, io: HostIO 
   const resolver = await ProcessResolver.create(io, config.procRoot);
   const aggregator = new Aggregator(resolver, {
     retainCycles: RETAIN_CYCLES,
+    aggregateBy: config.aggregateBy,
+    exitRetentionMs: config.exitRetention,
     maxProcesses: config.maxProcesses,
     startTimeMs: io.now(),
     now: io.now,

@@ -147,6 +147,10 @@ export const SELF_METRICS = {
   selected: 'netproc_source_selected',
   processes: 'netproc_tracked_processes',
   series: 'netproc_exported_processes',
+  /** Data points of the contract metrics in the last snapshot: the series a scrape holds. */
+  exportedSeries: 'netproc_exported_series',
+  foldedProcesses: 'netproc_folded_processes',
+  foldedSeries: 'netproc_folded_series',
   exports: 'netproc_exports',
   heap: 'netproc_heap_used_bytes',
 } as const;

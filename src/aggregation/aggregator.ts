@@ -4,14 +4,24 @@ import { KERNEL_PROCESS, type ConnectionState, type Family } from '../semconv.js
 import type { PodIndex } from '../host/kubernetes.js';
 import type { ProcessIdentity, ProcessResolver } from '../host/processes.js';
 import type { Collection, Increment, SocketRecord } from '../sources/types.js';
+import { groupOf, type AggregationMode } from './grouping.js';
 import { ProcessEntry } from './process-entry.js';
+import { SeriesGroup } from './series-group.js';
 import { SocketLedger } from './socket-ledger.js';
 import type { Snapshot } from './snapshot.js';
 import { TopN } from './top.js';
 
 export interface AggregatorOptions {
-  /** Cycles an exited process stays exported, so its last increments are seen once. */
+  /** Cycles an exited process stays in the process table, so that its last increments are credited. */
   retainCycles: number;
+  /** --aggregate-by: which processes share a series; pid if not given. */
+  aggregateBy?: AggregationMode;
+  /**
+   * --exit-retention: how long a series whose processes have all gone stays exported, unchanged,
+   * before its totals fold into [other]; at least a scrape interval, so its last value is scraped.
+   * 0 if not given: folded as soon as its last process is dropped.
+   */
+  exitRetentionMs?: number;
   /** --max-processes; 0 means no cap. */
   maxProcesses: number;
   /** Start of the pseudo-processes' series. */
@@ -27,6 +37,11 @@ const OWNED_STATES: ReadonlySet<ConnectionState> = new Set(['established', 'syn_
 
 export class Aggregator {
   private readonly entries = new Map<string, ProcessEntry>();
+  private readonly groups = new Map<string, SeriesGroup>();
+  private foldedProcesses = 0;
+  private foldedSeries = 0;
+  /** snapshot() calls so far. */
+  private rounds = 0;
   private readonly ledgers = new Map<string, SocketLedger>();
   private readonly kernel: ProcessEntry;
   private readonly top: TopN;
@@ -84,18 +99,66 @@ export class Aggregator {
           return;
         }
         entry.exitedCycle ??= this.cycle;
-        if (this.cycle - entry.exitedCycle >= this.options.retainCycles) this.entries.delete(entry.identity.key);
+        if (this.cycle - entry.exitedCycle >= this.options.retainCycles) this.drop(entry);
       });
     await Promise.all(checks);
     await this.options.pods?.refresh();
   }
 
+  /**
+   * Hands every process's new traffic to its series, folds the series whose processes have all
+   * been gone for the exit retention into [other] (in the same snapshot, so the sum over all
+   * series never falls), and applies the --max-processes cap.
+   */
   snapshot(): Snapshot {
-    const others = [...this.entries.values()].filter((entry) => entry !== this.kernel);
+    const now = this.options.now();
+    this.rounds++;
+    for (const group of this.groups.values()) group.connections = new Map();
+    const kernel = this.groupFor(this.kernel, now);
+    for (const entry of this.entries.values()) if (entry !== this.kernel) this.groupFor(entry, now);
+    for (const group of this.groups.values()) {
+      if (group.lastMemberRound === this.rounds || now - group.lastMemberMs < (this.options.exitRetentionMs ?? 0)) continue;
+      this.groups.delete(group.key);
+      this.top.fold(group);
+      this.foldedSeries++;
+    }
+    const others = [...this.groups.values()].filter((group) => group !== kernel);
     const { top, other } = this.top.select(others, this.options.maxProcesses);
-    const processes = [this.kernel, ...top].map((entry) => entry.series(this.options.pods));
+    const processes = [kernel, ...top].map((group) => group.series());
     if (other) processes.push(other);
-    return { timeMs: this.options.now(), processes, trackedProcesses: others.length };
+    return {
+      timeMs: now,
+      processes,
+      trackedProcesses: this.entries.size - 1,
+      foldedProcesses: this.foldedProcesses,
+      foldedSeries: this.foldedSeries,
+    };
+  }
+
+  /** The series of the entry now (created if new), with the entry's new traffic handed to it. */
+  private groupFor(entry: ProcessEntry, now: number): SeriesGroup {
+    const { key, attributes } =
+      entry === this.kernel
+        ? { key: KERNEL_KEY, attributes: { pid: KERNEL_PROCESS.pid, name: KERNEL_PROCESS.name } }
+        : groupOf(this.options.aggregateBy ?? 'pid', entry.identity, this.options.pods);
+    let group = this.groups.get(key);
+    if (!group) {
+      // A process's series starts with the process; a shared one when the agent first saw a member.
+      const start = (this.options.aggregateBy ?? 'pid') === 'pid' || entry === this.kernel ? entry.identity.startTimeMs : now;
+      this.groups.set(key, (group = new SeriesGroup(key, attributes, start, now)));
+    }
+    group.attributes = attributes; // pid mode: pod names may become known after the process started
+    group.lastMemberMs = now;
+    group.lastMemberRound = this.rounds;
+    entry.passOn(group);
+    return group;
+  }
+
+  /** Forgets an exited process, once it has handed its series all it counted. */
+  private drop(entry: ProcessEntry): void {
+    this.groupFor(entry, this.options.now()); // what was credited since the last snapshot
+    this.entries.delete(entry.identity.key);
+    this.foldedProcesses++;
   }
 
   /**

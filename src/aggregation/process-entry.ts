@@ -1,9 +1,10 @@
 // What the agent knows about one live process: monotonic totals and the current connections.
+// Its traffic reaches the snapshot through the series it belongs to (see series-group.ts).
 import type { ConnectionState, Transport } from '../semconv.js';
 import type { ProcessIdentity } from '../host/processes.js';
-import { addTraffic, zeroTraffic, type Traffic } from './counters.js';
-import type { PodIndex } from '../host/kubernetes.js';
-import type { ConnectionCount, ProcessAttributes, ProcessSeries, TransportTraffic } from './snapshot.js';
+import { addTraffic, copyTraffic, subtractTraffic, zeroTraffic, type Traffic } from './counters.js';
+import type { SeriesGroup } from './series-group.js';
+import type { ConnectionCount } from './snapshot.js';
 
 export class ProcessEntry {
   readonly traffic = new Map<Transport, Traffic>();
@@ -14,6 +15,10 @@ export class ProcessEntry {
   connections = new Map<string, ConnectionCount>();
   /** The cycle in which the process was first found gone. */
   exitedCycle: number | undefined;
+  /** The part of `traffic` already handed to a series. */
+  private readonly passed = new Map<Transport, Traffic>();
+  /** The part of `retransmitted` already handed to a series. */
+  private readonly passedRetransmits = new Map<Transport, number>();
 
   constructor(readonly identity: ProcessIdentity) {}
 
@@ -46,37 +51,22 @@ export class ProcessEntry {
     else this.connections.set(key, { transport, state, count: 1 });
   }
 
-  /** Bytes moved in both directions on every transport; the first ranking key for --max-processes. */
-  totalBytes(): number {
-    let bytes = 0;
-    for (const t of this.traffic.values()) bytes += t.rxBytes + t.txBytes;
-    return bytes;
-  }
-
-  /** Connections held now; the second ranking key. */
-  totalConnections(): number {
-    let conns = 0;
-    for (const c of this.connections.values()) conns += c.count;
-    return conns;
-  }
-
-  series(pods?: PodIndex): ProcessSeries {
-    const { pid, name, containerId, startTimeMs } = this.identity;
-    const traffic: TransportTraffic[] = [];
+  /**
+   * Hands `group` what the process counted since the last hand-over, and its connections now.
+   * By deltas, so a process that moves to another series (its pod became known) leaves its past
+   * in the old one: neither series goes backwards and nothing is counted twice.
+   */
+  passOn(group: SeriesGroup): void {
     for (const [transport, total] of this.traffic) {
-      const item: TransportTraffic = { transport };
-      if (this.bytesMeasured.has(transport)) item.bytes = { rx: total.rxBytes, tx: total.txBytes };
-      if (this.packetsMeasured.has(transport)) item.packets = { rx: total.rxPackets, tx: total.txPackets };
-      const retransmitted = this.retransmitted.get(transport);
-      if (retransmitted !== undefined) item.retransmittedSegments = retransmitted;
-      traffic.push(item);
+      let passed = this.passed.get(transport);
+      if (!passed) this.passed.set(transport, (passed = zeroTraffic()));
+      group.add(transport, subtractTraffic(total, passed), this.bytesMeasured.has(transport), this.packetsMeasured.has(transport));
+      copyTraffic(passed, total);
     }
-    const process: ProcessAttributes = { pid, name };
-    if (containerId !== undefined) {
-      process.containerId = containerId;
-      const pod = pods?.lookup(containerId);
-      if (pod) Object.assign(process, pod);
+    for (const [transport, total] of this.retransmitted) {
+      group.addRetransmits(transport, total - (this.passedRetransmits.get(transport) ?? 0));
+      this.passedRetransmits.set(transport, total);
     }
-    return { process, startTimeMs, traffic, connections: [...this.connections.values()].map((c) => ({ ...c })) };
+    group.addConnections(this.connections.values());
   }
 }

@@ -4,7 +4,11 @@ import type { ConnectionState, Transport } from '../semconv.js';
 /** The attributes a process has only in a container (and on Kubernetes, in a pod). */
 export const OPTIONAL_PROCESS_ATTRIBUTES = ['containerId', 'podName', 'namespaceName', 'containerName'] as const;
 
-export type ProcessAttributes = { pid: number; name: string } & {
+/**
+ * The attributes of one exported series. Which of them a series has depends on --aggregate-by
+ * (see grouping.ts): `pid` and `name` are absent where the mode sums processes together.
+ */
+export type ProcessAttributes = { pid?: number; name?: string } & {
   [K in (typeof OPTIONAL_PROCESS_ATTRIBUTES)[number]]?: string;
 };
 
@@ -24,6 +28,8 @@ export interface ConnectionCount {
 }
 
 export interface ProcessSeries {
+  /** Names the series across snapshots (a process, or a group of processes). */
+  key: string;
   process: ProcessAttributes;
   /** Start of the cumulative series: the process start (the agent start for pseudo-processes). */
   startTimeMs: number;
@@ -36,11 +42,25 @@ export interface Snapshot {
   processes: ProcessSeries[];
   /** Processes the agent tracks, before the --max-processes cap. */
   trackedProcesses: number;
+  /** Exited processes dropped from the process table so far; their totals live on in a series. */
+  foldedProcesses: number;
+  /** Series whose processes had all exited, folded into [other] so far. */
+  foldedSeries: number;
 }
 
-export const emptySnapshot = (timeMs: number): Snapshot => ({ timeMs, processes: [], trackedProcesses: 0 });
+export const emptySnapshot = (timeMs: number): Snapshot => ({ timeMs, processes: [], trackedProcesses: 0, foldedProcesses: 0, foldedSeries: 0 });
 
-/** Names one process's series across snapshots: its pid and start, so a reused pid is another. */
+/** Names one series across snapshots: its key and start, so a reused pid or a re-created group is another. */
 export function seriesKey(series: ProcessSeries): string {
-  return `${series.process.pid}/${series.startTimeMs}`;
+  return `${series.key}/${series.startTimeMs}`;
+}
+
+/** The data points the six contract metrics hold for this snapshot (what Prometheus counts as series). */
+export function countDataPoints(snapshot: Snapshot): number {
+  let points = 0;
+  for (const series of snapshot.processes) {
+    for (const t of series.traffic) points += (t.bytes ? 2 : 0) + (t.packets ? 2 : 0) + (t.retransmittedSegments !== undefined ? 1 : 0);
+    points += series.connections.length;
+  }
+  return points;
 }

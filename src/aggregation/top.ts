@@ -1,43 +1,56 @@
-// --max-processes: the N busiest processes keep their own series; the rest fold into one
-// "other" pseudo-process whose counters stay monotonic while processes move in and out of it.
+// --max-processes: the N busiest series keep their own; the rest fold into one "[other]" series
+// whose counters stay monotonic while series move in and out of it. Series whose processes have
+// all exited fold into it for good (see Aggregator.snapshot), with or without a cap.
 import { OTHER_PROCESS, type Transport } from '../semconv.js';
 import { addTraffic, zeroTraffic, type Traffic } from './counters.js';
-import type { ProcessEntry } from './process-entry.js';
-import type { ConnectionCount, ProcessSeries, TransportTraffic } from './snapshot.js';
+import { measuredTraffic, type SeriesGroup } from './series-group.js';
+import type { ConnectionCount, ProcessSeries } from './snapshot.js';
+
+export const OTHER_KEY = 'other';
 
 export class TopN {
-  /** Totals of processes that have left the "other" bucket (promoted or exited). */
+  /** Totals of series that have left the "other" bucket (promoted or exited), or were folded into it. */
   private readonly retired = new Map<Transport, Traffic>();
   private readonly bytesMeasured = new Set<Transport>();
   private readonly packetsMeasured = new Set<Transport>();
-  /** Retransmitted segments of processes that have left the "other" bucket. */
+  /** Retransmitted segments of series that have left the "other" bucket, or were folded into it. */
   private readonly retiredRetransmits = new Map<Transport, number>();
-  private members = new Set<ProcessEntry>();
+  private members = new Set<SeriesGroup>();
 
   constructor(private readonly startTimeMs: number) {}
 
-  /** Splits entries into the top `max` (0: no cap) and the "other" series. */
-  select(entries: readonly ProcessEntry[], max: number): { top: ProcessEntry[]; other?: ProcessSeries } {
-    const everFolded = this.members.size > 0 || this.retired.size > 0;
-    if (max <= 0 || (entries.length <= max && !everFolded)) return { top: [...entries] };
-    const ranked = [...entries].sort(byRank);
-    const top = ranked.slice(0, max);
-    const rest = new Set(ranked.slice(max));
+  /** Splits groups into the top `max` (0: no cap) and the "other" series. */
+  select(groups: readonly SeriesGroup[], max: number): { top: SeriesGroup[]; other?: ProcessSeries } {
+    const everFolded = this.members.size > 0 || this.retired.size > 0 || this.retiredRetransmits.size > 0;
+    if (!everFolded && (max <= 0 || groups.length <= max)) return { top: [...groups] };
+    const ranked = max <= 0 ? [...groups] : [...groups].sort(byRank);
+    const top = max <= 0 ? ranked : ranked.slice(0, max);
+    const rest = new Set(max <= 0 ? [] : ranked.slice(max));
     for (const member of this.members) if (!rest.has(member)) this.retire(member);
     this.members = rest;
     return { top, other: this.otherSeries(rest) };
   }
 
-  private retire(entry: ProcessEntry): void {
-    for (const [transport, total] of entry.traffic) {
+  /**
+   * Keeps the totals of a series that stops being exported (all its processes gone). A member of
+   * "other" needs nothing: the next select() retires it, as it is no longer among the groups.
+   */
+  fold(group: SeriesGroup): void {
+    if (!this.members.has(group)) this.retire(group);
+  }
+
+  private retire(group: SeriesGroup): void {
+    for (const [transport, total] of group.traffic) {
       let sum = this.retired.get(transport);
       if (!sum) this.retired.set(transport, (sum = zeroTraffic()));
       addTraffic(sum, total);
     }
-    for (const [transport, n] of entry.retransmitted) this.retiredRetransmits.set(transport, (this.retiredRetransmits.get(transport) ?? 0) + n);
+    for (const [transport, n] of group.retransmitted) this.retiredRetransmits.set(transport, (this.retiredRetransmits.get(transport) ?? 0) + n);
+    for (const t of group.bytesMeasured) this.bytesMeasured.add(t);
+    for (const t of group.packetsMeasured) this.packetsMeasured.add(t);
   }
 
-  private otherSeries(members: ReadonlySet<ProcessEntry>): ProcessSeries {
+  private otherSeries(members: ReadonlySet<SeriesGroup>): ProcessSeries {
     const sums = new Map<Transport, Traffic>();
     for (const [transport, total] of this.retired) sums.set(transport, { ...total });
     const retransmits = new Map(this.retiredRetransmits);
@@ -57,28 +70,16 @@ export class TopN {
         else connections.set(key, { ...c });
       }
     }
-    const traffic: TransportTraffic[] = [];
-    for (const [transport, sum] of sums) {
-      const item: TransportTraffic = { transport };
-      if (this.bytesMeasured.has(transport)) item.bytes = { rx: sum.rxBytes, tx: sum.txBytes };
-      if (this.packetsMeasured.has(transport)) item.packets = { rx: sum.rxPackets, tx: sum.txPackets };
-      const retransmitted = retransmits.get(transport);
-      if (retransmitted !== undefined) item.retransmittedSegments = retransmitted;
-      traffic.push(item);
-    }
     return {
+      key: OTHER_KEY,
       process: { pid: OTHER_PROCESS.pid, name: OTHER_PROCESS.name },
       startTimeMs: this.startTimeMs,
-      traffic,
+      traffic: measuredTraffic(sums, this.bytesMeasured, this.packetsMeasured, retransmits),
       connections: [...connections.values()],
     };
   }
 }
 
-function byRank(a: ProcessEntry, b: ProcessEntry): number {
-  return (
-    b.totalBytes() - a.totalBytes() ||
-    b.totalConnections() - a.totalConnections() ||
-    a.identity.pid - b.identity.pid
-  );
+function byRank(a: SeriesGroup, b: SeriesGroup): number {
+  return b.totalBytes() - a.totalBytes() || b.totalConnections() - a.totalConnections() || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }

@@ -6,7 +6,8 @@ import type { AgentConfig } from '../config/schema.js';
 import { OPTIONAL_PROCESS_ATTRIBUTES, seriesKey, type ProcessSeries, type Snapshot } from '../aggregation/snapshot.js';
 
 interface Row {
-  pid: number;
+  /** Absent where --aggregate-by sums processes together. */
+  pid?: number;
   name: string;
   containerId?: string;
   podName?: string;
@@ -51,7 +52,8 @@ export function toRows(first: Snapshot, last: Snapshot, seconds: number): Row[] 
     for (const transport of transports) {
       const t = p.traffic.find((x) => x.transport === transport);
       const e = earlier?.traffic.find((x) => x.transport === transport);
-      const row: Row = { pid: p.process.pid, name: p.process.name, transport, connections: {} };
+      const row: Row = { name: p.process.name ?? '', transport, connections: {} };
+      if (p.process.pid !== undefined) row.pid = p.process.pid;
       for (const key of OPTIONAL_PROCESS_ATTRIBUTES) {
         const value = p.process[key];
         if (value !== undefined) row[key] = value;
@@ -70,7 +72,7 @@ export function toRows(first: Snapshot, last: Snapshot, seconds: number): Row[] 
       rows.push(row);
     }
   }
-  return rows.sort((a, b) => total(b) - total(a) || a.pid - b.pid);
+  return rows.sort((a, b) => total(b) - total(a) || (a.pid ?? 0) - (b.pid ?? 0));
 }
 
 function total(r: Row): number {
@@ -81,7 +83,7 @@ const COLUMNS = ['PID', 'NAME', 'PROTO', 'RX', 'TX', 'RX/s', 'TX/s', 'RX PKTS', 
 
 export function formatTable(rows: readonly Row[]): string {
   const body = rows.map((r) => [
-    String(r.pid),
+    r.pid === undefined ? '-' : String(r.pid),
     r.name.length > 24 ? `${r.name.slice(0, 23)}…` : r.name,
     r.transport,
     human(r.rxBytes),

@@ -3,6 +3,7 @@
 // docs/configuration.md is generated from this (npm run docs:config) and a test keeps them in sync.
 import convict from 'convict';
 import { parseDuration } from './duration.js';
+import { AGGREGATION_MODES } from '../aggregation/grouping.js';
 import { key, type ConfigOf, type Fragment } from './keys.js';
 import type { SourceDefinition } from '../sources/definition.js';
 import { SOURCES, type SourceFragments } from '../sources/registry.js';
@@ -144,6 +145,20 @@ const agentKeys = {
     default: 500,
     env: 'NETPROC_MAX_PROCESSES',
     arg: 'max-processes',
+  }),
+  aggregateBy: key({
+    doc: 'What one series counts: pid (each process), executable (processes of one executable name in one container), container, or pod. Modes other than pid drop process.pid; see docs/metrics.md for label sets and cardinality.',
+    format: [...AGGREGATION_MODES],
+    default: 'pid',
+    env: 'NETPROC_AGGREGATE_BY',
+    arg: 'aggregate-by',
+  }),
+  exitRetention: key({
+    doc: 'How long a series whose processes have all exited stays exported, unchanged, before its totals fold into the "[other]" series (so sums over all series never fall). Keep it above the scrape interval; the default covers a 60s scrape with one scrape missed.',
+    format: 'duration',
+    default: '2m',
+    env: 'NETPROC_EXIT_RETENTION',
+    arg: 'exit-retention',
   }),
   procRoot: key({
     doc: 'Where the host\'s procfs is mounted; /host/proc in a container that mounts it there.',

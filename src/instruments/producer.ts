@@ -78,7 +78,9 @@ export function toMetrics(snapshot: Snapshot): MetricData[] {
 }
 
 function processAttributes(p: ProcessAttributes): Attributes {
-  const attributes: Attributes = { [ATTR.pid]: p.pid, [ATTR.executableName]: p.name };
+  const attributes: Attributes = {};
+  if (p.pid !== undefined) attributes[ATTR.pid] = p.pid;
+  if (p.name !== undefined) attributes[ATTR.executableName] = p.name;
   for (const key of OPTIONAL_PROCESS_ATTRIBUTES) {
     const value = p[key];
     if (value) attributes[ATTR[key]] = value;

@@ -4,6 +4,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { Meter } from '@opentelemetry/api';
 import { SELF_ATTR, SELF_METRICS } from '../semconv.js';
 import type { Collector } from '../collection/collector.js';
+import { countDataPoints } from '../aggregation/snapshot.js';
 import type { Source } from '../sources/types.js';
 import type { ExportHealth } from './export-health.js';
 
@@ -30,7 +31,16 @@ export function registerSelfMetrics(
     description: 'Processes the agent tracks, before the --max-processes cap',
   });
   const exported = meter.createObservableGauge(SELF_METRICS.series, {
-    description: 'Processes (including pseudo-processes) exported in the last snapshot',
+    description: 'Processes, groups of processes (--aggregate-by) and pseudo-processes exported in the last snapshot',
+  });
+  const exportedSeries = meter.createObservableGauge(SELF_METRICS.exportedSeries, {
+    description: 'Series (data points) of the process_network_* metrics in the last snapshot',
+  });
+  const foldedProcesses = meter.createObservableCounter(SELF_METRICS.foldedProcesses, {
+    description: 'Exited processes dropped from the process table; their totals stay in the series of their group or of [other]',
+  });
+  const foldedSeries = meter.createObservableCounter(SELF_METRICS.foldedSeries, {
+    description: 'Series whose processes had all exited, folded into [other] after the exit retention',
   });
 
   const heap = meter.createObservableGauge(SELF_METRICS.heap, {
@@ -58,11 +68,14 @@ export function registerSelfMetrics(
       result.observe(tracked, collector.snapshot.trackedProcesses);
       result.observe(exported, collector.snapshot.processes.length);
       result.observe(heap, getHeapStatistics().used_heap_size);
+      result.observe(exportedSeries, countDataPoints(collector.snapshot));
+      result.observe(foldedProcesses, collector.snapshot.foldedProcesses);
+      result.observe(foldedSeries, collector.snapshot.foldedSeries);
       if (otlp) {
         result.observe(exports, otlp.successes, { [SELF_ATTR.exporter]: 'otlp', [SELF_ATTR.result]: 'success' });
         result.observe(exports, otlp.failures, { [SELF_ATTR.exporter]: 'otlp', [SELF_ATTR.result]: 'failure' });
       }
     },
-    [up, duration, errors, selected, tracked, exported, heap, exports],
+    [up, duration, errors, selected, tracked, exported, exportedSeries, foldedProcesses, foldedSeries, heap, exports],
   );
 }

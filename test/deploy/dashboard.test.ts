@@ -5,6 +5,10 @@
 //     (Transmitted)", and the sink first in "(Received)";
 //   - a holder keeps HELD connections open to the same sink: it must show up in "Processes with
 //     Most Connections" with exactly HELD.
+// Two agents watch the same traffic, one per --aggregate-by mode (pid, the default, and executable);
+// every panel is evaluated for each, by its instance. The peers run from hard links of Node named
+// netproc-sender, netproc-sink and netproc-holder, so that in the executable mode each is its own
+// series (and none is summed with the agents, which are node too).
 // Timing: Prometheus scrapes every 1 s and the agent collects every 500 ms; Grafana's $__rate_interval
 // is substituted by 10s, so every rate() window holds about 10 samples (4 are the minimum Grafana
 // assumes), and the panels are evaluated only once Prometheus has scraped at least 9 times in 10 s.
@@ -17,7 +21,7 @@ import { KERNEL_PROCESS, METRICS, OTHER_PROCESS, SELF_METRICS } from '../../src/
 import { eventually, startAgent, type AgentUnderTest } from '../helpers/agent.js';
 import { EBPF_NEEDS } from '../helpers/ebpf.js';
 import { loadDashboard, queryPanels, substitute, type DashboardPanel } from '../helpers/dashboard.js';
-import { killAll, peer, type Child } from '../helpers/processes.js';
+import { killAll, namedNode, peerAs, type Child } from '../helpers/processes.js';
 import { freePort, startPrometheus, type PrometheusServer } from '../helpers/prometheus-server.js';
 import { missing } from '../helpers/requirements.js';
 
@@ -54,6 +58,11 @@ const KNOWN_SERIES = new Set([
   `${SELF_METRICS.exports}_total`,
 ]);
 const PSEUDO_PIDS = `process_pid!~"${KERNEL_PROCESS.pid}|${OTHER_PROCESS.pid}"`;
+/**
+ * Every label that identifies a series in some --aggregate-by mode. Panels group by all of them:
+ * a label a mode drops is empty in every series, so the same query works in every mode.
+ */
+const SERIES_LABELS = 'instance, process_executable_name, process_pid, container_id, k8s_namespace_name, k8s_pod_name, k8s_container_name';
 
 describe('dashboard: what it shows', () => {
   it('is "Network Traffic Analysis", with the seven process panels', () => {
@@ -91,15 +100,20 @@ describe('dashboard: what it shows', () => {
     expect(panels.some((p) => p.fieldConfig?.defaults?.unit === 'pps')).toBe(true);
   });
 
-  it('ranks with topk, leaving the pseudo-processes [kernel] and [other] out of every ranking', () => {
+  it('ranks with topk by every identity label (so in every aggregation mode), leaving the pseudo-processes [kernel] and [other] out', () => {
     for (const title of ['Top Network Consumers (Received)', 'Top Network Consumers (Transmitted)', 'Processes with Most Connections']) {
       const [target] = panel(title).targets;
-      expect(target!.expr, title).toMatch(/^topk\(10, sum by \(instance, process_executable_name, process_pid\)/);
+      expect(target!.expr.startsWith(`topk(10, sum by (${SERIES_LABELS})`), title).toBe(true);
       expect(target!.expr, title).toContain(PSEUDO_PIDS);
     }
     expect(panel('Network Connections by State').targets[0]!.expr).toMatch(/^sum by \(network_connection_state\)/);
     // Deliberately kept where totals must add up: [kernel] holds TIME_WAIT and orphaned sockets.
     expect(panel('Network Connections by State').targets[0]!.expr).not.toContain('process_pid');
+    // Per program: every identity label but the pid.
+    const perProgram = SERIES_LABELS.replace(', process_pid', '');
+    for (const title of ['Network Traffic by Process', 'Packet Rate by Process', 'TCP Retransmissions by Process']) {
+      for (const t of panel(title).targets) expect(t.expr.startsWith(`sum by (${perProgram})`), title).toBe(true);
+    }
   });
 
   it('filters by node (instance) and process (process_executable_name) through template variables', () => {
@@ -136,17 +150,25 @@ describe.skipIf(missing('dashboard', 'ss', 'prometheus', ...EBPF_NEEDS))('dashbo
   const HOLD_MS = 1200; // longer than two agent intervals: ss sees every connection before it closes
   const HELD = 40;
   let agent: AgentUnderTest;
+  /** The same, with --aggregate-by executable. */
+  let byExecutable: AgentUnderTest;
   let prometheus: PrometheusServer;
+  let bin: string;
+  /** The variables that select each agent's series. */
+  let pidMode: Record<string, string>;
+  let executableMode: Record<string, string>;
   let sink: Child;
   let sender: Child;
   let holder: Child;
   afterAll(async () => {
     await prometheus?.stop();
     await agent?.stop();
+    await byExecutable?.stop();
     await killAll();
+    if (bin) rmSync(bin, { recursive: true, force: true });
   });
 
-  const evaluate = async (expr: string, values: Record<string, string> = ALL): Promise<Result> =>
+  const evaluate = async (expr: string, values: Record<string, string> = pidMode): Promise<Result> =>
     prometheus.query(substitute(expr, values)) as Promise<Result>;
   const ranked = (result: Result): Result => [...result].sort((a, b) => Number(b.value[1]) - Number(a.value[1]));
 
@@ -154,28 +176,35 @@ describe.skipIf(missing('dashboard', 'ss', 'prometheus', ...EBPF_NEEDS))('dashbo
     // OTLP to a closed port: exports fail and are counted, so the exports panel has series too.
     const closed = await freePort();
     // ebpf first: it alone measures retransmissions, for the retransmissions panel.
-    agent = await startAgent(['--sources', 'ebpf,ss,procfs', '--interval', '500ms', '--otlp-endpoint', `http://127.0.0.1:${closed}`, '--otlp-interval', '1s']);
-    sink = peer('sink', '127.0.0.1');
+    const args = ['--sources', 'ebpf,ss,procfs', '--interval', '500ms', '--otlp-endpoint', `http://127.0.0.1:${closed}`, '--otlp-interval', '1s'];
+    agent = await startAgent(args);
+    byExecutable = await startAgent([...args, '--aggregate-by', 'executable']);
+    pidMode = { ...ALL, instance: `127.0.0.1:${agent.port}` };
+    executableMode = { ...ALL, instance: `127.0.0.1:${byExecutable.port}` };
+    bin = mkdtempSync(join(tmpdir(), 'netproc-dash-bin-'));
+    sink = peerAs(namedNode(bin, 'netproc-sink'), 'sink', '127.0.0.1');
     const { port } = await sink.next('port');
-    holder = peer('hold', '127.0.0.1', port, HELD);
+    holder = peerAs(namedNode(bin, 'netproc-holder'), 'hold', '127.0.0.1', port, HELD);
     await holder.next('open');
-    sender = peer('churn', '127.0.0.1', port, 1000, CHUNK, HOLD_MS);
-    prometheus = await startPrometheus([`127.0.0.1:${agent.port}`]);
+    sender = peerAs(namedNode(bin, 'netproc-sender'), 'churn', '127.0.0.1', port, 1000, CHUNK, HOLD_MS);
+    prometheus = await startPrometheus([`127.0.0.1:${agent.port}`, `127.0.0.1:${byExecutable.port}`]);
 
-    // Full rate windows: at least 9 scrapes in the last 10 s.
+    // Full rate windows: at least 9 scrapes in the last 10 s, of each agent.
     await eventually(async () => {
-      const [up] = await prometheus.query('count_over_time(up[10s])');
-      return up && Number(up.value[1]) >= 9 ? true : undefined;
+      const ups = await prometheus.query('count_over_time(up[10s])');
+      return ups.length === 2 && ups.every((up) => Number(up.value[1]) >= 9) ? true : undefined;
     }, 40_000, 'ten seconds of scrapes');
 
-    const empty = await eventually(async () => {
-      const missingData: string[] = [];
-      for (const p of panels) {
-        for (const t of p.targets) if ((await evaluate(t.expr)).length === 0) missingData.push(`${p.title} ${t.refId}`);
-      }
-      return missingData.length === 0 ? missingData : undefined;
-    }, 30_000, 'every panel query to return data');
-    expect(empty).toEqual([]);
+    for (const [mode, values] of [['pid', pidMode], ['executable', executableMode]] as const) {
+      const empty = await eventually(async () => {
+        const missingData: string[] = [];
+        for (const p of panels) {
+          for (const t of p.targets) if ((await evaluate(t.expr, values)).length === 0) missingData.push(`${p.title} ${t.refId}`);
+        }
+        return missingData.length === 0 ? missingData : undefined;
+      }, 30_000, `every panel query to return data (${mode})`);
+      expect(empty, mode).toEqual([]);
+    }
   });
 
   it('ranks the sender first in "Top Network Consumers (Transmitted)" and the sink first in "(Received)"', async () => {
@@ -188,20 +217,51 @@ describe.skipIf(missing('dashboard', 'ss', 'prometheus', ...EBPF_NEEDS))('dashbo
     const [first] = ranked(await evaluate(panel('Top Network Consumers (Transmitted)').targets[0]!.expr));
     // 24 MiB every ~1.2 s is ~20 MB/s; more than 5 MB/s rules out a stalled sender whatever the timing.
     expect(Number(first!.value[1])).toBeGreaterThan(5e6);
-    expect(first!.metric.process_executable_name).toBe('node');
+    expect(first!.metric.process_executable_name).toBe('netproc-sender');
   });
 
-  it('filters by process: with $process = node, the sender still ranks first', async () => {
-    const result = ranked(await evaluate(panel('Top Network Consumers (Transmitted)').targets[0]!.expr, { ...ALL, process: 'node' }));
-    expect(result.every((r) => r.metric.process_executable_name === 'node')).toBe(true);
+  it('filters by process: with $process = netproc-sender, the sender still ranks first', async () => {
+    const result = ranked(await evaluate(panel('Top Network Consumers (Transmitted)').targets[0]!.expr, { ...pidMode, process: 'netproc-sender' }));
+    expect(result.every((r) => r.metric.process_executable_name === 'netproc-sender')).toBe(true);
     expect(result[0]?.metric.process_pid).toBe(String(sender.pid));
   });
 
-  it('never ranks [kernel] or [other]', async () => {
-    for (const title of ['Top Network Consumers (Received)', 'Top Network Consumers (Transmitted)', 'Processes with Most Connections']) {
-      const pids = (await evaluate(panel(title).targets[0]!.expr)).map((r) => r.metric.process_pid);
-      expect(pids, title).not.toContain(String(KERNEL_PROCESS.pid));
-      expect(pids, title).not.toContain(String(OTHER_PROCESS.pid));
+  it('executable mode: the rankings name executables, without process_pid, sender and sink first', async () => {
+    const top = async (title: string): Promise<Record<string, string> | undefined> =>
+      ranked(await evaluate(panel(title).targets[0]!.expr, executableMode))[0]?.metric;
+    const sent = await eventually(async () => {
+      const first = await top('Top Network Consumers (Transmitted)');
+      return first?.process_executable_name === 'netproc-sender' ? first : undefined;
+    }, 15_000, 'netproc-sender on top');
+    expect(sent.process_pid).toBeUndefined();
+    const received = await eventually(async () => {
+      const first = await top('Top Network Consumers (Received)');
+      return first?.process_executable_name === 'netproc-sink' ? first : undefined;
+    }, 15_000, 'netproc-sink on top');
+    expect(received.process_pid).toBeUndefined();
+    // The same bytes as in the pid mode: one sender process, so its executable's rate is its rate
+    // (within 20%: the two agents collect at different moments within their 500 ms interval).
+    const rateOf = async (values: Record<string, string>): Promise<number> =>
+      Number(ranked(await evaluate(panel('Top Network Consumers (Transmitted)').targets[0]!.expr, values))[0]!.value[1]);
+    const [pidRate, executableRate] = [await rateOf(pidMode), await rateOf(executableMode)];
+    expect(Math.abs(executableRate - pidRate) / pidRate).toBeLessThan(0.2);
+    const held = (await evaluate(panel('Processes with Most Connections').targets[0]!.expr, executableMode)).find(
+      (r) => r.metric.process_executable_name === 'netproc-holder',
+    );
+    expect(held?.value[1]).toBe(String(HELD));
+    // No series of this agent carries a pid but the pseudo-processes.
+    const pids = await prometheus.query(`count by (process_pid) (process_network_transmit_bytes_total{instance="${executableMode.instance}"})`);
+    expect(pids.map((r) => r.metric.process_pid ?? '').sort()).toEqual(expect.arrayContaining(['']));
+    for (const r of pids) expect(['', String(KERNEL_PROCESS.pid), String(OTHER_PROCESS.pid)]).toContain(r.metric.process_pid ?? '');
+  });
+
+  it('never ranks [kernel] or [other], in either mode', async () => {
+    for (const values of [pidMode, executableMode]) {
+      for (const title of ['Top Network Consumers (Received)', 'Top Network Consumers (Transmitted)', 'Processes with Most Connections']) {
+        const names = (await evaluate(panel(title).targets[0]!.expr, values)).map((r) => r.metric.process_executable_name);
+        expect(names, title).not.toContain(KERNEL_PROCESS.name);
+        expect(names, title).not.toContain(OTHER_PROCESS.name);
+      }
     }
   });
 

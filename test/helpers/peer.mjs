@@ -8,6 +8,9 @@
 //                                connections, then open SWAP new ones (the kernel hands out the
 //                                lowest free fd numbers: the closed ones); print {swapped,closedFds,newFds}
 //   churn HOST PORT COUNT BYTES [HOLD_MS]  COUNT times: connect, send BYTES, hold HOLD_MS, close; print {done}; stay alive
+//   twin HOST PORT LOCAL_PORT    listen on HOST:PORT and connect to it from HOST:LOCAL_PORT (0: the kernel
+//                                picks); print {port,localPort} once accepted; hold both ends. Run with the
+//                                same ports in two namespaces, it makes the same 4-tuple live in both.
 //   udp-sink HOST                bind a UDP socket on HOST:0, count datagrams; print {port}; on SIGUSR2 print {datagrams,bytes}
 //   udp-send HOST PORT COUNT SIZE  send COUNT datagrams of SIZE bytes, paced; print {sent}; stay alive
 //   send-paced HOST PORT BYTES BYTES_PER_SEC [DELAY_MS]  like send, but never ahead of BYTES_PER_SEC
@@ -107,6 +110,18 @@ if (mode === 'sink') {
   };
   next();
   keepAlive();
+} else if (mode === 'twin') {
+  const [host, port = '0', localPort = '0'] = args;
+  const accepted = [];
+  const server = net.createServer((s) => accepted.push(s));
+  server.listen(Number(port), host, () => {
+    const s = net.connect({ port: server.address().port, host, localAddress: host, localPort: Number(localPort) });
+    s.on('connect', () => {
+      const check = () => (accepted.length > 0 ? say({ port: server.address().port, localPort: s.localPort }) : setTimeout(check, 10));
+      check();
+    });
+    keepAlive();
+  });
 } else if (mode === 'udp-sink') {
   const [host] = args;
   let datagrams = 0;

@@ -1,5 +1,6 @@
 // Child processes started by tests, each tracked so that afterAll can kill every one of them.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, linkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 
@@ -65,6 +66,25 @@ export function start(command: string, args: readonly string[], options: { env?:
 
 export function peer(...args: Array<string | number>): Child {
   return start(process.execPath, [PEER, ...args.map(String)]);
+}
+
+/**
+ * This Node under another name, in `dir`: a hard link (a copy across file systems), so that a
+ * process started from it has that name as process.executable.name (the base name of /proc/PID/exe).
+ */
+export function namedNode(dir: string, name: string): string {
+  const path = join(dir, name);
+  try {
+    linkSync(process.execPath, path);
+  } catch {
+    copyFileSync(process.execPath, path);
+  }
+  return path;
+}
+
+/** A peer run by `node` (e.g. from namedNode) instead of this Node. */
+export function peerAs(node: string, ...args: Array<string | number>): Child {
+  return start(node, [PEER, ...args.map(String)]);
 }
 
 export async function killAll(): Promise<void> {

@@ -1,4 +1,5 @@
-// A real Prometheus server (Debian's package) on a loopback port, scraping given targets every second.
+// A real Prometheus server (Debian's package) on a loopback port, scraping given targets every second
+// (or as told: another interval, another listen address, run through a wrapper such as `ip netns exec`).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,19 +16,32 @@ export async function freePort(): Promise<number> {
 
 export interface PrometheusServer {
   child: Child;
-  query(expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>;
+  /** An instant query, now or at `time` (Unix seconds). */
+  query(expr: string, time?: number): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>;
+  /** A range query from `start` to `end` (Unix seconds) every `step` seconds. */
+  queryRange(expr: string, start: number, end: number, step: number): Promise<Array<{ metric: Record<string, string>; values: Array<[number, string]> }>>;
   stop(): Promise<void>;
 }
 
-export async function startPrometheus(targets: readonly string[]): Promise<PrometheusServer> {
+export interface PrometheusOptions {
+  scrapeInterval?: string;
+  /** Address it listens on; 127.0.0.1 if not given. */
+  host?: string;
+  /** Runs prometheus through this program, e.g. ['ip', 'netns', 'exec', name]. */
+  wrapper?: readonly string[];
+}
+
+export async function startPrometheus(targets: readonly string[], options: PrometheusOptions = {}): Promise<PrometheusServer> {
+  const interval = options.scrapeInterval ?? '1s';
+  const host = options.host ?? '127.0.0.1';
   const dir = mkdtempSync(join(tmpdir(), 'netproc-prom-'));
   const config = join(dir, 'prometheus.yml');
   writeFileSync(
     config,
     [
       'global:',
-      '  scrape_interval: 1s',
-      '  evaluation_interval: 1s',
+      `  scrape_interval: ${interval}`,
+      `  evaluation_interval: ${interval}`,
       'scrape_configs:',
       '  - job_name: netproc-agent',
       '    static_configs:',
@@ -36,13 +50,16 @@ export async function startPrometheus(targets: readonly string[]): Promise<Prome
     ].join('\n'),
   );
   const port = await freePort();
-  const child = start('prometheus', [
+  const command = [
+    ...(options.wrapper ?? []),
+    'prometheus',
     `--config.file=${config}`,
     `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
+    `--web.listen-address=${host}:${port}`,
     '--log.level=warn',
-  ]);
-  const base = `http://127.0.0.1:${port}`;
+  ];
+  const child = start(command[0]!, command.slice(1));
+  const base = `http://${host}:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
@@ -55,10 +72,17 @@ export async function startPrometheus(targets: readonly string[]): Promise<Prome
   }
   return {
     child,
-    async query(expr) {
-      const response = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(expr)}`);
+    async query(expr, time) {
+      const at = time === undefined ? '' : `&time=${time}`;
+      const response = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(expr)}${at}`);
       const body = (await response.json()) as { status: string; error?: string; data: { result: [] } };
       if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
+      return body.data.result;
+    },
+    async queryRange(expr, startAt, end, step) {
+      const response = await fetch(`${base}/api/v1/query_range?query=${encodeURIComponent(expr)}&start=${startAt}&end=${end}&step=${step}`);
+      const body = (await response.json()) as { status: string; error?: string; data: { result: [] } };
+      if (body.status !== 'success') throw new Error(`query_range ${expr} failed: ${body.error}`);
       return body.data.result;
     },
     async stop() {

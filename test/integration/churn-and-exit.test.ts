@@ -1,6 +1,7 @@
 // A process that opens and closes connections repeatedly never shows a decreasing total, and once it
-// exits its series leave /metrics within a few intervals (the MetricProducer, unlike observable
-// instruments with cumulative temporality, does not keep exited PIDs: opentelemetry-js #4096).
+// exits its series leave /metrics after the exit retention (1 s here), its totals folded into [other]
+// (the MetricProducer, unlike observable instruments with cumulative temporality, does not keep
+// exited PIDs: opentelemetry-js #4096).
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually, startAgent, type AgentUnderTest } from '../helpers/agent.js';
 import { killAll, peer } from '../helpers/processes.js';
@@ -17,7 +18,7 @@ describe.skipIf(missing('churn-and-exit', 'root', 'ss'))('monotonic totals under
   });
 
   it('never decreases a total across scrapes, then drops the exited process', async () => {
-    agent = await startAgent(['--sources', 'ss,procfs', '--interval', `${INTERVAL_MS}ms`]);
+    agent = await startAgent(['--sources', 'ss,procfs', '--interval', `${INTERVAL_MS}ms`, '--exit-retention', '1s']);
     const sink = peer('sink', '127.0.0.1');
     const { port } = await sink.next('port');
     // 12 connections, one after another, each sending 1 MiB and then held 2.5 intervals before it

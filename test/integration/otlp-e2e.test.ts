@@ -49,8 +49,11 @@ describe('OTLP export, no root needed', () => {
       const metrics = toMetrics({
         timeMs: 1_700_000_000_123,
         trackedProcesses: 1,
+        foldedProcesses: 0,
+        foldedSeries: 0,
         processes: [
           {
+            key: 'other',
             process: { pid: OTHER_PROCESS.pid, name: OTHER_PROCESS.name },
             startTimeMs: 1_700_000_000_000,
             traffic: [{ transport: 'tcp', bytes: { rx: big, tx: 7 }, packets: { rx: 3, tx: 4 } }],

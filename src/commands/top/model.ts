@@ -5,7 +5,8 @@ export const SORT_KEYS = { r: 'received', t: 'transmitted', p: 'packets', c: 'co
 export type SortKey = (typeof SORT_KEYS)[keyof typeof SORT_KEYS];
 
 export interface TopRow {
-  pid: number;
+  /** Absent where --aggregate-by sums processes together. */
+  pid: number | undefined;
   name: string;
   /** Pod or container where known. */
   where: string;
@@ -45,7 +46,7 @@ export function topRows(previous: Snapshot | undefined, current: Snapshot, sort:
     const rate = (a: number, b: number | undefined): number => (then === undefined ? 0 : Math.max(0, a - (b ?? 0)) / seconds);
     return {
       pid: series.process.pid,
-      name: series.process.name,
+      name: series.process.name ?? series.process.podName ?? series.process.containerName ?? '',
       where: series.process.podName ?? series.process.containerId?.slice(0, 12) ?? '',
       rxRate: rate(now.rx, then?.rx),
       txRate: rate(now.tx, then?.tx),
@@ -55,7 +56,7 @@ export function topRows(previous: Snapshot | undefined, current: Snapshot, sort:
       connections: now.connections,
     };
   });
-  return rows.sort((a, b) => compare(a, b, sort) || a.pid - b.pid);
+  return rows.sort((a, b) => compare(a, b, sort) || (a.pid ?? 0) - (b.pid ?? 0));
 }
 
 function compare(a: TopRow, b: TopRow, sort: SortKey): number {

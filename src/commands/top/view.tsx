@@ -13,7 +13,7 @@ export interface Feed {
 
 // 78 columns in all, so a row never wraps in an 80-column terminal.
 const COLUMNS: ReadonlyArray<[title: string, width: number, cell: (r: TopRow) => string]> = [
-  ['PID', 7, (r) => String(r.pid)],
+  ['PID', 7, (r) => (r.pid === undefined ? '-' : String(r.pid))],
   ['NAME', 14, (r) => r.name],
   ['CONTAINER', 10, (r) => r.where || '-'],
   ['RX/s', 7, (r) => humanBytes(r.rxRate)],
@@ -58,7 +58,7 @@ export function TopView({ feed, initialSort }: { feed: Feed; initialSort: SortKe
       <Text inverse>{`netproc-agent top  ${feed.sources()}  sort: ${sort}`.slice(0, 79).padEnd(79)}</Text>
       <Text bold>{line(COLUMNS.map(([title]) => title))}</Text>
       {snapshots.current ? (
-        rows.map((r) => <Text key={`${r.pid}-${r.name}`}>{line(COLUMNS.map(([, , cell]) => cell(r)))}</Text>)
+        rows.map((r) => <Text key={`${r.pid ?? ""}-${r.name}-${r.where}`}>{line(COLUMNS.map(([, , cell]) => cell(r)))}</Text>)
       ) : (
         <Text dimColor>collecting…</Text>
       )}

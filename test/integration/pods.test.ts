@@ -1,0 +1,168 @@
+// Pods, for real: two network namespaces and two cgroup v1 leaves shaped like the kubelet's
+// (cgroupfs driver: .../kubepods/besteffort/pod<uid>/<64-hex container id>, under a root this test
+// owns, as with the kubelet's --cgroup-root), and the kubelet's /var/log/containers names faked in a
+// directory the test owns (passed as kubernetes.containerLogs). The cgroup v2 and systemd path
+// shapes are covered by the parser fixtures (test/host/proc/parse.test.ts).
+//
+// Traffic:
+//   - pod web-a (container "server"): a sink in its namespace; a host process holds A_CONNS
+//     connections to it over the veth pair;
+//   - pod web-b (container "client"): holds B_CONNS connections to a sink on the host;
+//   - in each pod, a "twin" process listens on 127.0.0.1:P and connects to it from 127.0.0.1:Q with
+//     the same P and Q in both namespaces: the same two 4-tuples are live in both at once.
+// What the agent (procfs: the only source here that reads every namespace's sockets and is not
+// being replaced; bytes need the ebpf source) must report: each process's connections exactly, with
+// container.id and the pod, namespace and container names; each twin its own listen=1
+// established=2 (sockets are keyed by socket inode, or by netns + 4-tuple when they have none, so
+// the same 4-tuple in two namespaces is two sockets, counted once per owner); in the pod mode, one
+// series per pod summing its processes.
+import { mkdirSync, mkdtempSync, rmSync, rmdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, type TestNamespace } from '../helpers/netns.js';
+import { once } from '../helpers/once.js';
+import { killAll, peer, PEER, start, type Child } from '../helpers/processes.js';
+import { missing } from '../helpers/requirements.js';
+
+const A_CONNS = 3;
+const B_CONNS = 4;
+const CGROUP_ROOT = `/sys/fs/cgroup/pids/netproc-test-${process.pid}`;
+const NAMESPACE = 'shop';
+
+interface Pod {
+  name: string;
+  container: string;
+  id: string;
+  uid: string;
+  ns: TestNamespace;
+  cgroup: string;
+}
+
+interface Row {
+  pid?: number;
+  name: string;
+  transport: string;
+  containerId?: string;
+  podName?: string;
+  namespaceName?: string;
+  containerName?: string;
+  connections: Record<string, number>;
+}
+
+/** A 64-hex id that names this test run and pod. */
+const containerId = (pod: string): string => `${pod === 'web-a' ? 'a' : 'b'}${process.pid.toString(16).padStart(8, '0')}`.padEnd(64, 'c');
+
+describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network namespaces and kubelet-shaped cgroups', () => {
+  const pods: Record<'a' | 'b', Pod> = {} as never;
+  let logs: string;
+  const procs: Record<string, Child> = {};
+
+  /**
+   * Starts a peer inside the pod: its own cgroup (joined first: `ip netns exec` mounts a sysfs of
+   * the namespace, without the cgroup hierarchies), then its own network namespace. Each step
+   * execs, so the child's PID is the peer's.
+   */
+  function inPod(pod: Pod, ...args: Array<string | number>): Child {
+    const command = ['ip', 'netns', 'exec', pod.ns.name, process.execPath, PEER, ...args.map(String)];
+    return start('sh', ['-c', `echo $$ > ${pod.cgroup}/cgroup.procs && exec "$@"`, 'sh', ...command]);
+  }
+
+  beforeAll(async () => {
+    logs = mkdtempSync(join(tmpdir(), 'netproc-pods-logs-'));
+    for (const [key, name, container, slot] of [['a', 'web-a', 'server', 41], ['b', 'web-b', 'client', 42]] as const) {
+      const id = containerId(name);
+      const uid = `6b0d7e61-2c4a-4f1e-9b8e-${`${process.pid.toString(16)}${slot}`.padStart(12, '0')}`;
+      const cgroup = join(CGROUP_ROOT, 'kubepods', 'besteffort', `pod${uid}`, id);
+      mkdirSync(cgroup, { recursive: true });
+      // The kubelet's symlink name; its target (the log file) is never read.
+      writeFileSync(join(logs, `${name}_${NAMESPACE}_${container}-${id}.log`), '');
+      pods[key] = { name, container, id, uid, ns: createNamespace(slot), cgroup };
+    }
+    const { a, b } = pods;
+
+    procs.podSink = inPod(a, 'sink', a.ns.nsAddress);
+    const { port: podPort } = await procs.podSink.next('port');
+    procs.hostClient = peer('hold', a.ns.nsAddress, podPort, A_CONNS);
+    await procs.hostClient.next('open');
+
+    procs.hostSink = peer('sink', b.ns.hostAddress);
+    const { port: hostPort } = await procs.hostSink.next('port');
+    procs.podClient = inPod(b, 'hold', b.ns.hostAddress, hostPort, B_CONNS);
+    await procs.podClient.next('open');
+
+    // The same 4-tuples in both namespaces: ports the kernel picked in web-a, reused in web-b.
+    procs.twinA = inPod(a, 'twin', '127.0.0.1');
+    const twin = await procs.twinA.next<{ port: number; localPort: number }>('port');
+    procs.twinB = inPod(b, 'twin', '127.0.0.1', twin.port, twin.localPort);
+    const twinB = await procs.twinB.next<{ port: number; localPort: number }>('port');
+    expect(twinB).toEqual(twin);
+    // Each process is where it should be.
+    for (const [key, child] of [['a', procs.podSink], ['b', procs.podClient], ['a', procs.twinA], ['b', procs.twinB]] as const) {
+      expect(readFileSync(`/proc/${child!.pid}/cgroup`, 'utf8')).toContain(pods[key].id);
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await killAll();
+    for (const pod of Object.values(pods)) pod.ns.remove();
+    // Leaves first; a cgroup can go once its processes have.
+    for (const pod of Object.values(pods)) {
+      for (const dir of [pod.cgroup, join(pod.cgroup, '..')]) {
+        try {
+          rmdirSync(dir);
+        } catch {
+          // not made, or still busy for a moment
+        }
+      }
+    }
+    for (const dir of ['kubepods/besteffort', 'kubepods', '.']) {
+      try {
+        rmdirSync(join(CGROUP_ROOT, dir));
+      } catch {
+        // not made
+      }
+    }
+    if (logs) rmSync(logs, { recursive: true, force: true });
+  });
+
+  const run = async (mode: string): Promise<Row[]> =>
+    (await once(['--sources', 'procfs', '--duration', '300ms', '--aggregate-by', mode, '--kubernetes-container-logs', logs])).processes as Row[];
+  const tcpOf = (rows: Row[], pid: number): Row | undefined => rows.find((r) => r.pid === pid && r.transport === 'tcp');
+
+  it('pid mode: each process\'s connections exactly, with its container and pod', async () => {
+    const rows = await run('pid');
+    const { a, b } = pods;
+    const podA = { containerId: a.id, podName: a.name, namespaceName: NAMESPACE, containerName: a.container };
+    const podB = { containerId: b.id, podName: b.name, namespaceName: NAMESPACE, containerName: b.container };
+    expect(tcpOf(rows, procs.podSink!.pid)).toMatchObject({ ...podA, connections: { listen: 1, established: A_CONNS } });
+    expect(tcpOf(rows, procs.podClient!.pid)).toMatchObject({ ...podB, connections: { established: B_CONNS } });
+    // The same 4-tuples live in both pods: two sockets each, one listener each, once per owner.
+    expect(tcpOf(rows, procs.twinA!.pid)).toMatchObject({ ...podA, connections: { listen: 1, established: 2 } });
+    expect(tcpOf(rows, procs.twinB!.pid)).toMatchObject({ ...podB, connections: { listen: 1, established: 2 } });
+    // Host processes: no container labels.
+    const hostClient = tcpOf(rows, procs.hostClient!.pid)!;
+    expect(hostClient.connections).toEqual({ established: A_CONNS });
+    expect(hostClient.containerId).toBeUndefined();
+    expect(tcpOf(rows, procs.hostSink!.pid)!.connections).toEqual({ listen: 1, established: B_CONNS });
+  });
+
+  it('pod mode: one series per pod, the sum of its processes, without process.pid', async () => {
+    const rows = await run('pod');
+    const byPod = (name: string): Row | undefined => rows.find((r) => r.podName === name && r.transport === 'tcp');
+    expect(byPod('web-a')).toEqual({ name: '', transport: 'tcp', podName: 'web-a', namespaceName: NAMESPACE, connections: { listen: 2, established: A_CONNS + 2 } });
+    expect(byPod('web-b')).toEqual({ name: '', transport: 'tcp', podName: 'web-b', namespaceName: NAMESPACE, connections: { listen: 1, established: B_CONNS + 2 } });
+  });
+
+  it('container mode: one series per container, with its names', async () => {
+    const rows = await run('container');
+    const { a, b } = pods;
+    expect(rows.find((r) => r.containerId === a.id && r.transport === 'tcp')).toMatchObject({
+      podName: a.name, namespaceName: NAMESPACE, containerName: a.container, connections: { listen: 2, established: A_CONNS + 2 },
+    });
+    expect(rows.find((r) => r.containerId === b.id && r.transport === 'tcp')).toMatchObject({
+      podName: b.name, namespaceName: NAMESPACE, containerName: b.container, connections: { listen: 1, established: B_CONNS + 2 },
+    });
+    expect(rows.every((r) => r.pid === undefined || r.pid <= 0)).toBe(true);
+  });
+});
