@@ -250,14 +250,13 @@ function runChild(
 /** One-shot children (ss) still running; see killRunningChildren. */
 const runningChildren = new Set<ChildProcess>();
 
-let killOnExit = false;
-
 function track(child: ChildProcess): void {
-  // One exit listener for the agent's life, not one added and removed with every ss run.
-  if (!killOnExit) process.once('exit', killRunningChildren);
-  killOnExit = true;
+  if (runningChildren.size === 0) process.once('exit', killRunningChildren);
   runningChildren.add(child);
-  child.once('close', () => runningChildren.delete(child));
+  child.once('close', () => {
+    runningChildren.delete(child);
+    if (runningChildren.size === 0) process.off('exit', killRunningChildren);
+  });
 }
 
 /**
