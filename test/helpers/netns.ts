@@ -18,7 +18,12 @@ export interface TestNamespace {
 
 const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'pipe' });
 
-/** `slot` (1..250) keeps the names and the 10.213.<slot>.0/30 subnet of concurrent tests apart. */
+/**
+ * `slot` (1..250) keeps the names and the 10.213.<slot>.0/30 subnet of concurrent tests apart.
+ * Slots in use: 21 netns, 31 fleet-churn, 41-42 nethogs, 51-52 pods, 61-62 ebpf-tcp.
+ * Two files that run at once with one slot would route each other's traffic, so a slot whose subnet is
+ * already on a link fails here, by name, instead of as a refused connection somewhere later.
+ */
 export function createNamespace(slot: number): TestNamespace {
   const name = `netproc-t${slot}-${process.pid}`;
   const hostIf = `npt${slot}h${process.pid % 10000}`;
@@ -38,6 +43,8 @@ export function createNamespace(slot: number): TestNamespace {
     }
   };
   remove();
+  const taken = execFileSync('ip', ['-o', 'addr', 'show', 'to', `10.213.${slot}.0/30`], { encoding: 'utf8' }).trim();
+  if (taken !== '') throw new Error(`namespace slot ${slot} is in use by another test, or left by a killed run: ${taken}`);
   try {
     ip('netns', 'add', name);
     ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);

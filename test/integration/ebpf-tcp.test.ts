@@ -79,7 +79,7 @@ describe.skipIf(missing('ebpf-tcp', ...EBPF_NEEDS, 'ip', 'python3', 'nft', 'prom
   });
 
   it('counts a receiver inside another network namespace (veth) exactly, under its own PID', async () => {
-    const ns = createNamespace(41);
+    const ns = createNamespace(61);
     namespaces.push(ns);
     await expectExact(agent, await pair('4', ns.nsAddress, ns.name));
   });
@@ -87,7 +87,7 @@ describe.skipIf(missing('ebpf-tcp', ...EBPF_NEEDS, 'ip', 'python3', 'nft', 'prom
   it("counts retransmissions exactly as the kernel does when 5% of packets are dropped at the receiver's input", async () => {
     // An OUTPUT drop would make no retransmission at all: TCP sends locally refused data again as
     // new data. A drop at the INPUT of the receiving namespace is a real loss on the path.
-    const ns = createNamespace(42);
+    const ns = createNamespace(62);
     namespaces.push(ns);
     nft(ns.name, 'add', 'table', 'inet', 't');
     nft(ns.name, 'add', 'chain', 'inet', 't', 'c', '{ type filter hook input priority 0; }');

@@ -70,7 +70,7 @@ describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network 
 
   beforeAll(async () => {
     logs = mkdtempSync(join(tmpdir(), 'netproc-pods-logs-'));
-    for (const [key, name, container, slot] of [['a', 'web-a', 'server', 41], ['b', 'web-b', 'client', 42]] as const) {
+    for (const [key, name, container, slot] of [['a', 'web-a', 'server', 51], ['b', 'web-b', 'client', 52]] as const) {
       const id = containerId(name);
       const uid = `6b0d7e61-2c4a-4f1e-9b8e-${`${process.pid.toString(16)}${slot}`.padStart(12, '0')}`;
       const cgroup = join(CGROUP_ROOT, 'kubepods', 'besteffort', `pod${uid}`, id);
