@@ -7,6 +7,7 @@ export type Format =
   | 'duration'
   | 'optional-duration'
   | 'count'
+  | 'map-size'
   | 'tcp-port'
   | 'source-list'
   | 'device-list'
@@ -34,7 +35,7 @@ export type ValueOf<F> = F extends 'duration'
   ? number
   : F extends 'optional-duration'
     ? number | undefined
-    : F extends 'count' | 'tcp-port'
+    : F extends 'count' | 'map-size' | 'tcp-port'
       ? number
       : F extends 'source-list' | 'device-list'
         ? string[]

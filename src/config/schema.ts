@@ -104,6 +104,20 @@ convict.addFormat({
   },
 });
 
+/** Entries of a BPF map the eBPF engine allocates; its loader refuses sizes outside this range. */
+export const MAP_SIZE_RANGE = [1024, 16_777_216] as const;
+
+convict.addFormat({
+  name: 'map-size',
+  coerce: (value: string) => (/^\d+$/.test(value.trim()) ? Number(value) : value),
+  validate(value: unknown) {
+    const [min, max] = MAP_SIZE_RANGE;
+    if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+      throw new Error(`must be a whole number from ${min} to ${max}`);
+    }
+  },
+});
+
 convict.addFormat({
   name: 'device-list',
   coerce: commaList,

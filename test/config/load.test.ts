@@ -85,4 +85,12 @@ describe('configuration precedence: defaults < file < NETPROC_* env < flags', ()
     expect(() => loadInvocation(['--config', file('unknown.yaml', 'intervall: 5s\n')], {})).toThrowError(/^intervall: unknown configuration key/);
     expect(() => loadInvocation(['--config', file('type.yaml', 'interval: 5\n')], {})).toThrowError(/^interval \(--interval, NETPROC_INTERVAL\): /);
   });
+
+  it('takes ebpf.maxSockets only within the loader\'s range, so a size the engine would refuse stops the agent at load', () => {
+    expect(loadInvocation(['--ebpf-max-sockets', '1024'], {}).config.ebpf.maxSockets).toBe(1024);
+    expect(loadInvocation([], { NETPROC_EBPF_MAX_SOCKETS: '16777216' }).config.ebpf.maxSockets).toBe(16_777_216);
+    for (const given of ['1023', '0', '16777217', '2.5', 'lots']) {
+      expect(() => loadInvocation(['--ebpf-max-sockets', given], {})).toThrowError(/^ebpf\.maxSockets \(--ebpf-max-sockets, NETPROC_EBPF_MAX_SOCKETS\): must be a whole number from 1024 to 16777216/);
+    }
+  });
 });

@@ -20,8 +20,8 @@ export const config = {
     arg: 'ebpf-loader',
   }),
   maxSockets: key({
-    doc: 'Sockets the engine tracks at once (its BPF map, allocated as sockets appear, about 150 bytes each). Beyond it increments are lost and counted as overflow errors.',
-    format: 'count',
+    doc: 'Sockets the engine tracks at once (its BPF map, allocated as sockets appear, about 150 bytes each). Beyond it increments are lost and counted as overflow errors. From 1024 to 16777216.',
+    format: 'map-size',
     default: DEFAULT_MAX_SOCKETS,
     env: 'NETPROC_EBPF_MAX_SOCKETS',
     arg: 'ebpf-max-sockets',
