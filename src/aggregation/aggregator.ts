@@ -237,7 +237,6 @@ export class Aggregator {
       const identity = identities[i] ?? this.departed(inc);
       const entry = identity ? this.entryFor(identity) : this.kernel;
       entry.credit(inc.transport, inc, bytes, packets);
-      if (packets && inc.retransSegs !== undefined) entry.creditRetransmits(inc.transport, inc.retransSegs);
     });
   }
 

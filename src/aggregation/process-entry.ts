@@ -2,46 +2,42 @@
 // Its traffic reaches the snapshot through the series it belongs to (see series-group.ts).
 import type { ConnectionState, Transport } from '../semconv.js';
 import type { ProcessIdentity } from '../host/processes.js';
-import { addTraffic, copyTraffic, subtractTraffic, zeroTraffic, type Traffic } from './counters.js';
+import { addTraffic, copyTraffic, Measured, subtractTraffic, zeroTraffic, type SocketCounters, type Traffic } from './counters.js';
 import type { SeriesGroup } from './series-group.js';
 import type { ConnectionCount } from './snapshot.js';
 
 export class ProcessEntry {
   readonly traffic = new Map<Transport, Traffic>();
-  readonly bytesMeasured = new Set<Transport>();
-  readonly packetsMeasured = new Set<Transport>();
-  /** Retransmitted segments per transport, for the transports a source measured them on. */
-  readonly retransmitted = new Map<Transport, number>();
+  readonly measured = new Measured();
   connections = new Map<string, ConnectionCount>();
   /** The cycle in which the process was first found gone. */
   exitedCycle: number | undefined;
   /** The part of `traffic` already handed to a series. */
   private readonly passed = new Map<Transport, Traffic>();
-  /** The part of `retransmitted` already handed to a series. */
-  private readonly passedRetransmits = new Map<Transport, number>();
 
   constructor(readonly identity: ProcessIdentity) {}
 
-  credit(transport: Transport, delta: Traffic, bytes: boolean, packets: boolean): void {
+  /**
+   * Adds what a source counted; only the parts it measures (`bytes`, `packets`) are taken.
+   * Retransmitted segments count with the packets, when the source gives them.
+   */
+  credit(transport: Transport, delta: SocketCounters & { retransSegs?: number }, bytes: boolean, packets: boolean): void {
     let total = this.traffic.get(transport);
     if (!total) {
       total = zeroTraffic();
       this.traffic.set(transport, total);
     }
+    const retransmits = packets && delta.retransSegs !== undefined;
     addTraffic(total, {
       rxBytes: bytes ? delta.rxBytes : 0,
       txBytes: bytes ? delta.txBytes : 0,
       rxPackets: packets ? delta.rxPackets : 0,
       txPackets: packets ? delta.txPackets : 0,
+      retransSegs: retransmits ? delta.retransSegs! : 0,
     });
-    if (bytes) this.bytesMeasured.add(transport);
-    if (packets) this.packetsMeasured.add(transport);
-  }
-
-  /** Adds retransmitted segments; negative or non-finite counts are ignored, so the total never falls. */
-  creditRetransmits(transport: Transport, segments: number): void {
-    const add = Number.isFinite(segments) && segments > 0 ? segments : 0;
-    this.retransmitted.set(transport, (this.retransmitted.get(transport) ?? 0) + add);
+    if (bytes) this.measured.bytes.add(transport);
+    if (packets) this.measured.packets.add(transport);
+    if (retransmits) this.measured.retransmits.add(transport);
   }
 
   countConnection(transport: Transport, state: ConnectionState): void {
@@ -60,13 +56,10 @@ export class ProcessEntry {
     for (const [transport, total] of this.traffic) {
       let passed = this.passed.get(transport);
       if (!passed) this.passed.set(transport, (passed = zeroTraffic()));
-      group.add(transport, subtractTraffic(total, passed), this.bytesMeasured.has(transport), this.packetsMeasured.has(transport));
+      group.add(transport, subtractTraffic(total, passed));
       copyTraffic(passed, total);
     }
-    for (const [transport, total] of this.retransmitted) {
-      group.addRetransmits(transport, total - (this.passedRetransmits.get(transport) ?? 0));
-      this.passedRetransmits.set(transport, total);
-    }
+    group.measured.addAll(this.measured);
     group.addConnections(this.connections.values());
   }
 }

@@ -1,15 +1,12 @@
 // One exported series: the monotonic totals of the processes that share it (one process in the
 // pid mode), accumulated from what each member counted since it last handed its traffic over.
 import type { Transport } from '../semconv.js';
-import { addTraffic, zeroTraffic, type Traffic } from './counters.js';
+import { addTraffic, Measured, zeroTraffic, type Traffic } from './counters.js';
 import type { ConnectionCount, ProcessAttributes, ProcessSeries, TransportTraffic } from './snapshot.js';
 
 export class SeriesGroup {
   readonly traffic = new Map<Transport, Traffic>();
-  readonly bytesMeasured = new Set<Transport>();
-  readonly packetsMeasured = new Set<Transport>();
-  /** Retransmitted TCP segments per transport, for the transports a source measured them on. */
-  readonly retransmitted = new Map<Transport, number>();
+  readonly measured = new Measured();
   /** Connections of the members in the last snapshot. */
   connections = new Map<string, ConnectionCount>();
   /** Agent time of the last snapshot in which a tracked process belonged to the group. */
@@ -26,17 +23,11 @@ export class SeriesGroup {
     this.lastMemberMs = nowMs;
   }
 
-  add(transport: Transport, delta: Traffic, bytes: boolean, packets: boolean): void {
+  /** Adds a member's new traffic; negative or non-finite parts are ignored, so the totals never fall. */
+  add(transport: Transport, delta: Traffic): void {
     let total = this.traffic.get(transport);
     if (!total) this.traffic.set(transport, (total = zeroTraffic()));
     addTraffic(total, delta);
-    if (bytes) this.bytesMeasured.add(transport);
-    if (packets) this.packetsMeasured.add(transport);
-  }
-
-  /** Adds a member's new retransmitted segments; negative or non-finite parts are ignored, so the total never falls. */
-  addRetransmits(transport: Transport, delta: number): void {
-    this.retransmitted.set(transport, (this.retransmitted.get(transport) ?? 0) + (Number.isFinite(delta) && delta > 0 ? delta : 0));
   }
 
   addConnections(counts: Iterable<ConnectionCount>): void {
@@ -67,30 +58,21 @@ export class SeriesGroup {
       key: this.key,
       process: { ...this.attributes },
       startTimeMs: this.startTimeMs,
-      traffic: measuredTraffic(this.traffic, this.bytesMeasured, this.packetsMeasured, this.retransmitted),
+      traffic: measuredTraffic(this.traffic, this.measured),
       connections: [...this.connections.values()].map((c) => ({ ...c })),
     };
   }
 }
 
 /** The totals of the transports a source measured, as the snapshot carries them. */
-export function measuredTraffic(
-  totals: ReadonlyMap<Transport, Traffic>,
-  bytesMeasured: ReadonlySet<Transport>,
-  packetsMeasured: ReadonlySet<Transport>,
-  retransmitted: ReadonlyMap<Transport, number> = new Map(),
-): TransportTraffic[] {
+export function measuredTraffic(totals: ReadonlyMap<Transport, Traffic>, measured: Measured): TransportTraffic[] {
   const traffic: TransportTraffic[] = [];
   for (const [transport, total] of totals) {
     const item: TransportTraffic = { transport };
-    if (bytesMeasured.has(transport)) item.bytes = { rx: total.rxBytes, tx: total.txBytes };
-    if (packetsMeasured.has(transport)) item.packets = { rx: total.rxPackets, tx: total.txPackets };
-    const segments = retransmitted.get(transport);
-    if (segments !== undefined) item.retransmittedSegments = segments;
+    if (measured.bytes.has(transport)) item.bytes = { rx: total.rxBytes, tx: total.txBytes };
+    if (measured.packets.has(transport)) item.packets = { rx: total.rxPackets, tx: total.txPackets };
+    if (measured.retransmits.has(transport)) item.retransmittedSegments = total.retransSegs;
     traffic.push(item);
-  }
-  for (const [transport, segments] of retransmitted) {
-    if (!totals.has(transport)) traffic.push({ transport, retransmittedSegments: segments });
   }
   return traffic;
 }

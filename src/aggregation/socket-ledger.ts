@@ -2,9 +2,9 @@
 // A socket that closes keeps what it contributed (its owner's total is not reduced);
 // a socket seen again after its counters shrank is a new socket reusing the id.
 import type { SocketRecord } from '../sources/types.js';
-import type { Traffic } from './counters.js';
+import type { SocketCounters } from './counters.js';
 
-interface Counted extends Traffic {
+interface Counted extends SocketCounters {
   owner: string;
 }
 
@@ -22,7 +22,7 @@ interface Seen extends Counted {
 export interface Credit {
   owner: string;
   socket: SocketRecord;
-  delta: Traffic;
+  delta: SocketCounters;
 }
 
 export class SocketLedger {
@@ -121,7 +121,7 @@ function hasCounters(s: SocketRecord): boolean {
   return s.rxBytes !== undefined || s.txBytes !== undefined || s.rxPackets !== undefined || s.txPackets !== undefined;
 }
 
-function shrank(before: Traffic, now: Traffic): boolean {
+function shrank(before: SocketCounters, now: SocketCounters): boolean {
   return (
     now.rxBytes < before.rxBytes ||
     now.txBytes < before.txBytes ||
@@ -130,10 +130,10 @@ function shrank(before: Traffic, now: Traffic): boolean {
   );
 }
 
-const NOTHING: Traffic = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
+const NOTHING: SocketCounters = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
 
 /** Whether difference(now, base) has a part that is neither 0 nor NaN, without building it. */
-function differs(now: Traffic, base: Traffic): boolean {
+function differs(now: SocketCounters, base: SocketCounters): boolean {
   return Boolean(
     now.rxBytes - base.rxBytes ||
       now.txBytes - base.txBytes ||
@@ -142,7 +142,7 @@ function differs(now: Traffic, base: Traffic): boolean {
   );
 }
 
-function difference(now: Traffic, before: Traffic): Traffic {
+function difference(now: SocketCounters, before: SocketCounters): SocketCounters {
   return {
     rxBytes: now.rxBytes - before.rxBytes,
     txBytes: now.txBytes - before.txBytes,

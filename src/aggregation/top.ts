@@ -2,7 +2,7 @@
 // whose counters stay monotonic while series move in and out of it. Series whose processes have
 // all exited fold into it for good (see Aggregator.snapshot), with or without a cap.
 import { OTHER_PROCESS, type Transport } from '../semconv.js';
-import { addTraffic, zeroTraffic, type Traffic } from './counters.js';
+import { addTraffic, Measured, zeroTraffic, type Traffic } from './counters.js';
 import { measuredTraffic, type SeriesGroup } from './series-group.js';
 import type { ConnectionCount, ProcessSeries } from './snapshot.js';
 
@@ -11,17 +11,14 @@ export const OTHER_KEY = 'other';
 export class TopN {
   /** Totals of series that have left the "other" bucket (promoted or exited), or were folded into it. */
   private readonly retired = new Map<Transport, Traffic>();
-  private readonly bytesMeasured = new Set<Transport>();
-  private readonly packetsMeasured = new Set<Transport>();
-  /** Retransmitted segments of series that have left the "other" bucket, or were folded into it. */
-  private readonly retiredRetransmits = new Map<Transport, number>();
+  private readonly measured = new Measured();
   private members = new Set<SeriesGroup>();
 
   constructor(private readonly startTimeMs: number) {}
 
   /** Splits groups into the top `max` (0: no cap) and the "other" series. */
   select(groups: readonly SeriesGroup[], max: number): { top: SeriesGroup[]; other?: ProcessSeries } {
-    const everFolded = this.members.size > 0 || this.retired.size > 0 || this.retiredRetransmits.size > 0;
+    const everFolded = this.members.size > 0 || this.retired.size > 0;
     if (!everFolded && (max <= 0 || groups.length <= max)) return { top: [...groups] };
     const ranked = max <= 0 ? [...groups] : [...groups].sort(byRank);
     const top = max <= 0 ? ranked : ranked.slice(0, max);
@@ -45,25 +42,20 @@ export class TopN {
       if (!sum) this.retired.set(transport, (sum = zeroTraffic()));
       addTraffic(sum, total);
     }
-    for (const [transport, n] of group.retransmitted) this.retiredRetransmits.set(transport, (this.retiredRetransmits.get(transport) ?? 0) + n);
-    for (const t of group.bytesMeasured) this.bytesMeasured.add(t);
-    for (const t of group.packetsMeasured) this.packetsMeasured.add(t);
+    this.measured.addAll(group.measured);
   }
 
   private otherSeries(members: ReadonlySet<SeriesGroup>): ProcessSeries {
     const sums = new Map<Transport, Traffic>();
     for (const [transport, total] of this.retired) sums.set(transport, { ...total });
-    const retransmits = new Map(this.retiredRetransmits);
     const connections = new Map<string, ConnectionCount>();
     for (const member of members) {
-      for (const [transport, n] of member.retransmitted) retransmits.set(transport, (retransmits.get(transport) ?? 0) + n);
       for (const [transport, total] of member.traffic) {
         let sum = sums.get(transport);
         if (!sum) sums.set(transport, (sum = zeroTraffic()));
         addTraffic(sum, total);
       }
-      for (const t of member.bytesMeasured) this.bytesMeasured.add(t);
-      for (const t of member.packetsMeasured) this.packetsMeasured.add(t);
+      this.measured.addAll(member.measured);
       for (const [key, c] of member.connections) {
         const sum = connections.get(key);
         if (sum) sum.count += c.count;
@@ -74,7 +66,7 @@ export class TopN {
       key: OTHER_KEY,
       process: { pid: OTHER_PROCESS.pid, name: OTHER_PROCESS.name },
       startTimeMs: this.startTimeMs,
-      traffic: measuredTraffic(sums, this.bytesMeasured, this.packetsMeasured, retransmits),
+      traffic: measuredTraffic(sums, this.measured),
       connections: [...connections.values()],
     };
   }
