@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { expectConfigError } from '../helpers/config-error.js';
 import { CLI } from '../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netproc-bad-'));
@@ -26,22 +27,12 @@ const CASES: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
   ['unknown key in config file', ['--config', write('typo.yaml', 'prometheus:\n  prot: 1\n')], {}, /^netproc-agent: prometheus\.prot: unknown configuration key/],
   ['bad value in config file', ['--config', write('value.yaml', 'interval: forever\n')], {}, /^netproc-agent: interval .*duration/],
   ['unknown flag', ['--sourcez', 'ss'], {}, /^netproc-agent: flags: Unknown option '--sourcez'/],
+  ['eBPF map size the loader would refuse', ['--ebpf-max-sockets', '100'], {}, /^netproc-agent: ebpf\.maxSockets \(--ebpf-max-sockets, NETPROC_EBPF_MAX_SOCKETS\): must be a whole number from 1024 to 16777216/],
 ];
 
 describe('bad input', () => {
-  it.each(CASES)('%s: exit 2, one line naming the key, no stack trace', (_name, argv, env) => {
-    const result = spawnSync(process.execPath, [CLI, 'run', '--prometheus-host', '127.0.0.1', ...argv], {
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    const expected = CASES.find((c) => c[1] === argv)![3];
-    expect(result.status).toBe(2);
-    expect(result.stdout).toBe('');
-    const lines = result.stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(expected);
-    expect(result.stderr).not.toMatch(/^\s+at /m);
+  it.each(CASES)('%s: exit 2, one line naming the key, no stack trace', (_name, argv, env, expected) => {
+    expectConfigError(argv, env, expected);
   });
 
   it('a port already in use is reported on one line naming prometheus.port, exit 2', async () => {

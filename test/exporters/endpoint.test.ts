@@ -1,6 +1,6 @@
 // The metrics endpoint, locked down, checked with real clients: curl (Debian's) for methods, paths,
 // header size and TLS, and raw sockets for slow and greedy clients.
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, eventually, type AgentUnderTest } from '../helpers/agent.js';
 import { loadInvocation } from '../../src/config/load.js';
-import { CLI, REPO } from '../helpers/processes.js';
+import { expectConfigError } from '../helpers/config-error.js';
+import { REPO } from '../helpers/processes.js';
 import { missing } from '../helpers/requirements.js';
 
 const run = promisify(execFile);
@@ -223,14 +224,6 @@ describe.skipIf(missing('endpoint', 'curl', 'openssl'))('metrics endpoint over T
     ['a key that does not match the certificate', ['--prometheus-tls-cert-file', 'CERT', '--prometheus-tls-key-file', 'CAKEY'], /^netproc-agent: prometheus\.tls: the certificate, key or client CA cannot be used/],
   ])('%s: exit 2, one line naming the key, nothing started', (_name, args, expected) => {
     const argv = args.map((a) => (a === 'KEY' ? file('server.key') : a === 'CERT' ? file('server.pem') : a === 'CAKEY' ? file('ca.key') : a));
-    const result = spawnSync(process.execPath, [CLI, 'run', '--sources', 'procfs', '--prometheus-host', '127.0.0.1', '--prometheus-port', '0', ...argv], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(result.status).toBe(2);
-    expect(result.stdout).toBe('');
-    const lines = result.stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(expected);
+    expectConfigError(['--sources', 'procfs', '--prometheus-port', '0', ...argv], {}, expected);
   });
 });

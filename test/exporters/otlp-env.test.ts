@@ -2,12 +2,12 @@
 // is needed) pushing to in-process OTLP/gRPC receivers. What the receiver gets, or does not get, is the
 // evidence; where an outcome is "nothing arrives", the wait is at least four export intervals after the
 // agent's first collection, long enough for a working exporter to have delivered twice.
-import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { eventually, startAgent, type AgentUnderTest } from '../helpers/agent.js';
 import { collectedAtMs, startOtlpReceiver, startWireTap, type OtlpReceiver, type WireTap } from '../helpers/otlp-receiver.js';
-import { CLI, killAll } from '../helpers/processes.js';
+import { expectConfigError } from '../helpers/config-error.js';
+import { killAll } from '../helpers/processes.js';
 import { valueOf } from '../helpers/prometheus-text.js';
 import { METRICS } from '../../src/semconv.js';
 
@@ -191,16 +191,7 @@ describe('bad OTLP settings', () => {
       'Bearer',
     ],
   ] as Array<[string, NodeJS.ProcessEnv, RegExp, string?]>)('%s: exit 2, one line naming it', (_name, env, expected, secret) => {
-    const result = spawnSync(process.execPath, [CLI, 'run', '--sources', 'procfs', '--prometheus-host', '127.0.0.1', '--prometheus-port', '0'], {
-      env: { ...process.env, ...CLEAN_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317', ...env },
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(result.status).toBe(2);
-    expect(result.stdout).toBe('');
-    const lines = result.stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(expected);
+    const result = expectConfigError(['--sources', 'procfs', '--prometheus-port', '0'], { ...CLEAN_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317', ...env }, expected);
     // A header's value is often a token: the message names the header, never its value.
     if (secret) expect(result.stderr).not.toContain(secret);
   });
