@@ -250,13 +250,14 @@ function runChild(
 /** One-shot children (ss) still running; see killRunningChildren. */
 const runningChildren = new Set<ChildProcess>();
 
+let killOnExit = false;
+
 function track(child: ChildProcess): void {
-  if (runningChildren.size === 0) process.once('exit', killRunningChildren);
+  // One exit listener for the agent's life, not one added and removed with every ss run.
+  if (!killOnExit) process.once('exit', killRunningChildren);
+  killOnExit = true;
   runningChildren.add(child);
-  child.once('close', () => {
-    runningChildren.delete(child);
-    if (runningChildren.size === 0) process.off('exit', killRunningChildren);
-  });
+  child.once('close', () => runningChildren.delete(child));
 }
 
 /**
