@@ -1,9 +1,13 @@
 // A traffic peer with a known PID, driven by argv; prints one JSON line per event on stdout.
 // Modes (host is always loopback or a test namespace address):
-//   sink HOST [REPLY]            listen on HOST:0, read everything, reply REPLY bytes per connection; print {port}
+//   sink HOST [REPLY [AFTER]]    listen on HOST:0, read everything, reply REPLY bytes per connection once
+//                                AFTER bytes have arrived on it (default 0: at once); print {port};
+//                                on SIGUSR2 print {received}
 //   send HOST PORT BYTES         connect, send BYTES, print {sent} when flushed, hold the connection open;
 //                                on SIGUSR1 close it gracefully and print {closed}; on SIGUSR2 print {received}
-//   hold HOST PORT COUNT         open COUNT connections and hold them; print {open}
+//   hold HOST PORT COUNT [BYTES [REPLY]]  open COUNT connections and hold them; print {open}; on SIGUSR1
+//                                send BYTES on each, and print {sent,received} (totals) once every byte is
+//                                written and REPLY bytes have come back on each
 //   hold-swap HOST PORT COUNT SWAP  like hold, printing {open,fds}; on SIGUSR1 close the first SWAP
 //                                connections, then open SWAP new ones (the kernel hands out the
 //                                lowest free fd numbers: the closed ones); print {swapped,closedFds,newFds}
@@ -11,6 +15,8 @@
 //   twin HOST PORT LOCAL_PORT    listen on HOST:PORT and connect to it from HOST:LOCAL_PORT (0: the kernel
 //                                picks); print {port,localPort} once accepted; hold both ends. Run with the
 //                                same ports in two namespaces, it makes the same 4-tuple live in both.
+//                                With BYTES: on SIGUSR1 the connecting end sends BYTES to the accepted end;
+//                                print {exchanged} once the accepted end has read them all
 //   udp-sink HOST                bind a UDP socket on HOST:0, count datagrams; print {port}; on SIGUSR2 print {datagrams,bytes}
 //   udp-send HOST PORT COUNT SIZE  send COUNT datagrams of SIZE bytes, paced; print {sent}; stay alive
 //   send-paced HOST PORT BYTES BYTES_PER_SEC [DELAY_MS]  like send, but never ahead of BYTES_PER_SEC
@@ -52,12 +58,23 @@ function chunked(socket, total, done) {
 }
 
 if (mode === 'sink') {
-  const [host, reply = '0'] = args;
+  const [host, reply = '0', after = '0'] = args;
   let received = 0;
   const server = net.createServer((s) => {
-    s.on('data', (d) => (received += d.length));
+    let got = 0;
+    let replied = false;
+    const answer = () => {
+      if (replied || got < Number(after)) return;
+      replied = true;
+      chunked(s, Number(reply), () => {});
+    };
+    s.on('data', (d) => {
+      received += d.length;
+      got += d.length;
+      answer();
+    });
     s.on('error', () => {});
-    chunked(s, Number(reply), () => {});
+    answer();
   });
   server.listen(0, host, () => say({ port: server.address().port }));
   process.on('SIGUSR2', () => say({ received }));
@@ -66,15 +83,27 @@ if (mode === 'sink') {
   const s = net.connect(Number(port), host, () => chunked(s, Number(bytes), () => say({ sent: Number(bytes) })));
   answerSignals(s);
 } else if (mode === 'hold') {
-  const [host, port, count] = args;
+  const [host, port, count, bytes = '0', reply = '0'] = args;
   const sockets = [];
+  const got = new Map();
   let open = 0;
   for (let i = 0; i < Number(count); i++) {
     const s = net.connect(Number(port), host, () => {
       if (++open === Number(count)) say({ open });
     });
+    got.set(s, 0);
+    s.on('data', (d) => got.set(s, got.get(s) + d.length));
     sockets.push(s);
   }
+  process.on('SIGUSR1', async () => {
+    await Promise.all(sockets.map((s) => new Promise((resolve) => chunked(s, Number(bytes), resolve))));
+    const check = () => {
+      const received = [...got.values()];
+      if (received.some((n) => n < Number(reply))) return void setTimeout(check, 10);
+      say({ sent: Number(bytes) * sockets.length, received: received.reduce((a, b) => a + b, 0) });
+    };
+    check();
+  });
   keepAlive();
 } else if (mode === 'hold-swap') {
   const [host, port, count, swap] = args;
@@ -111,15 +140,23 @@ if (mode === 'sink') {
   next();
   keepAlive();
 } else if (mode === 'twin') {
-  const [host, port = '0', localPort = '0'] = args;
+  const [host, port = '0', localPort = '0', bytes = '0'] = args;
   const accepted = [];
-  const server = net.createServer((s) => accepted.push(s));
+  let read = 0;
+  const server = net.createServer((s) => {
+    accepted.push(s);
+    s.on('data', (d) => {
+      read += d.length;
+      if (read === Number(bytes)) say({ exchanged: read });
+    });
+  });
   server.listen(Number(port), host, () => {
     const s = net.connect({ port: server.address().port, host, localAddress: host, localPort: Number(localPort) });
     s.on('connect', () => {
       const check = () => (accepted.length > 0 ? say({ port: server.address().port, localPort: s.localPort }) : setTimeout(check, 10));
       check();
     });
+    process.on('SIGUSR1', () => chunked(s, Number(bytes), () => {}));
     keepAlive();
   });
 } else if (mode === 'udp-sink') {

@@ -9,7 +9,7 @@ export const PEER = join(import.meta.dirname, 'peer.mjs');
 export const CLI = join(import.meta.dirname, '../../dist/cli.js');
 
 /** Every number a peer reports (see peer.mjs). */
-export type PeerEvent = Record<'port' | 'sent' | 'open' | 'done' | 'received' | 'closed' | 'datagrams' | 'bytes', number>;
+export type PeerEvent = Record<'port' | 'sent' | 'open' | 'done' | 'received' | 'closed' | 'datagrams' | 'bytes' | 'exchanged', number>;
 
 export interface Child {
   proc: ChildProcess;
