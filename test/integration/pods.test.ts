@@ -11,22 +11,41 @@
 //   - in each pod, a "twin" process listens on 127.0.0.1:P and connects to it from 127.0.0.1:Q with
 //     the same P and Q in both namespaces: the same two 4-tuples are live in both at once.
 // What the agent (procfs: the only source here that reads every namespace's sockets and is not
-// being replaced; bytes need the ebpf source) must report: each process's connections exactly, with
-// container.id and the pod, namespace and container names; each twin its own listen=1
-// established=2 (sockets are keyed by socket inode, or by netns + 4-tuple when they have none, so
-// the same 4-tuple in two namespaces is two sockets, counted once per owner); in the pod mode, one
-// series per pod summing its processes.
+// being replaced) must report: each process's connections exactly, with container.id and the pod,
+// namespace and container names; each twin its own listen=1 established=2 (sockets are keyed by
+// socket inode, or by netns + 4-tuple when they have none, so the same 4-tuple in two namespaces is
+// two sockets, counted once per owner); in the pod mode, one series per pod summing its processes.
+//
+// Bytes, with the ebpf source: on the same connections, once the agent runs, each host and pod
+// client sends UP bytes on each of its connections and its sink answers DOWN bytes on each, and
+// each twin sends TWIN bytes from its connecting end to its accepted end, both twins at once while
+// their 4-tuples are live in both namespaces. The agent must report each process's TCP transmit
+// and receive bytes exactly (the engine reads the kernel's own per-socket counters, payload handed
+// to IP and payload received in order: no tolerance), on one series per process carrying the pod's
+// container.id and names (none on the host's processes); each twin its own TWIN bytes both ways,
+// not doubled and not merged with the other's (the twins' sizes differ, so either would show).
 import { mkdirSync, mkdtempSync, rmSync, rmdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentUnderTest } from '../helpers/agent.js';
+import { EBPF_NEEDS, settled, startEbpfAgent } from '../helpers/ebpf.js';
 import { createNamespace, type TestNamespace } from '../helpers/netns.js';
 import { once } from '../helpers/once.js';
 import { killAll, peer, PEER, start, type Child } from '../helpers/processes.js';
+import { select, valueOf, type Sample } from '../helpers/prometheus-text.js';
 import { missing } from '../helpers/requirements.js';
 
 const A_CONNS = 3;
 const B_CONNS = 4;
+/** Bytes per connection (odd sizes, no multiple of a segment): host -> web-a and its answer. */
+const A_UP = 400_003;
+const A_DOWN = 50_021;
+/** web-b -> host and its answer. */
+const B_UP = 300_007;
+const B_DOWN = 70_001;
+/** Each twin's bytes over its own connection; different, so a merged or swapped count shows. */
+const TWIN = { a: 1_000_003, b: 3_000_017 } as const;
 const CGROUP_ROOT = `/sys/fs/cgroup/pids/netproc-test-${process.pid}`;
 const NAMESPACE = 'shop';
 
@@ -81,20 +100,21 @@ describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network 
     }
     const { a, b } = pods;
 
-    procs.podSink = inPod(a, 'sink', a.ns.nsAddress);
+    // Connections only; the bytes flow later, on a signal (see the ebpf tests).
+    procs.podSink = inPod(a, 'sink', a.ns.nsAddress, A_DOWN, A_UP);
     const { port: podPort } = await procs.podSink.next('port');
-    procs.hostClient = peer('hold', a.ns.nsAddress, podPort, A_CONNS);
+    procs.hostClient = peer('hold', a.ns.nsAddress, podPort, A_CONNS, A_UP, A_DOWN);
     await procs.hostClient.next('open');
 
-    procs.hostSink = peer('sink', b.ns.hostAddress);
+    procs.hostSink = peer('sink', b.ns.hostAddress, B_DOWN, B_UP);
     const { port: hostPort } = await procs.hostSink.next('port');
-    procs.podClient = inPod(b, 'hold', b.ns.hostAddress, hostPort, B_CONNS);
+    procs.podClient = inPod(b, 'hold', b.ns.hostAddress, hostPort, B_CONNS, B_UP, B_DOWN);
     await procs.podClient.next('open');
 
     // The same 4-tuples in both namespaces: ports the kernel picked in web-a, reused in web-b.
-    procs.twinA = inPod(a, 'twin', '127.0.0.1');
+    procs.twinA = inPod(a, 'twin', '127.0.0.1', 0, 0, TWIN.a);
     const twin = await procs.twinA.next<{ port: number; localPort: number }>('port');
-    procs.twinB = inPod(b, 'twin', '127.0.0.1', twin.port, twin.localPort);
+    procs.twinB = inPod(b, 'twin', '127.0.0.1', twin.port, twin.localPort, TWIN.b);
     const twinB = await procs.twinB.next<{ port: number; localPort: number }>('port');
     expect(twinB).toEqual(twin);
     // Each process is where it should be.
@@ -164,5 +184,74 @@ describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network 
       podName: b.name, namespaceName: NAMESPACE, containerName: b.container, connections: { listen: 1, established: B_CONNS + 2 },
     });
     expect(rows.every((r) => r.pid === undefined || r.pid <= 0)).toBe(true);
+  });
+
+  describe.skipIf(missing('pods (ebpf)', ...EBPF_NEEDS))('with the ebpf source: bytes', () => {
+    let agent: AgentUnderTest;
+
+    beforeAll(async () => {
+      // The engine takes sockets older than itself as a baseline and counts from there, so the
+      // traffic starts once it is ready: all of it at once, both twins' 4-tuples live throughout.
+      agent = await startEbpfAgent(['--kubernetes-container-logs', logs]);
+      for (const child of [procs.hostClient, procs.podClient, procs.twinA, procs.twinB]) child!.proc.kill('SIGUSR1');
+      const [host, pod] = await Promise.all([procs.hostClient!.next('received'), procs.podClient!.next('received')]);
+      await Promise.all([procs.twinA!.next('exchanged'), procs.twinB!.next('exchanged')]);
+      // The peers did what was planned (else the agent is measured against the wrong figures).
+      expect(host).toEqual({ sent: A_CONNS * A_UP, received: A_CONNS * A_DOWN });
+      expect(pod).toEqual({ sent: B_CONNS * B_UP, received: B_CONNS * B_DOWN });
+      for (const [sink, bytes] of [[procs.podSink!, A_CONNS * A_UP], [procs.hostSink!, B_CONNS * B_UP]] as const) {
+        sink.proc.kill('SIGUSR2');
+        expect(await sink.next('received')).toEqual({ received: bytes });
+      }
+    }, 90_000);
+
+    afterAll(async () => {
+      await agent?.stop();
+    });
+
+    /** A process's TCP bytes and the container labels of its series, and how many series it has. */
+    const reportOf = (samples: readonly Sample[], pid: number) => {
+      const match = { process_pid: pid, network_transport: 'tcp' };
+      const series = select(samples, 'process_network_transmit_bytes_total', match);
+      const pick = ['container_id', 'k8s_pod_name', 'k8s_namespace_name', 'k8s_container_name'];
+      return {
+        series: series.length,
+        labels: Object.fromEntries(pick.filter((k) => series[0]?.labels[k] !== undefined).map((k) => [k, series[0]!.labels[k]])),
+        txBytes: valueOf(samples, 'process_network_transmit_bytes_total', match) ?? 0,
+        rxBytes: valueOf(samples, 'process_network_receive_bytes_total', match) ?? 0,
+      };
+    };
+    const labelsOf = (pod: Pod) => ({ container_id: pod.id, k8s_pod_name: pod.name, k8s_namespace_name: NAMESPACE, k8s_container_name: pod.container });
+
+    /** Waits until the agent reports `want` for `children` (or until its values stop moving), and compares. */
+    async function expectReports(children: readonly Child[], want: ReadonlyArray<ReturnType<typeof reportOf>>): Promise<void> {
+      const read = (s: Sample[]) => children.map((c) => reportOf(s, c.pid));
+      const samples = await settled(agent, read, (s) => JSON.stringify(read(s)) === JSON.stringify(want), 20_000).catch(async () => agent.scrape());
+      const got = read(samples);
+      children.forEach((c, i) => expect(got[i], `pid ${c.pid}`).toEqual(want[i]));
+    }
+
+    it("pid mode: each pod's and host's process's TCP bytes exactly, pods' with their container and pod names", async () => {
+      const { a, b } = pods;
+      await expectReports(
+        [procs.podSink!, procs.hostClient!, procs.podClient!, procs.hostSink!],
+        [
+          { series: 1, labels: labelsOf(a), txBytes: A_CONNS * A_DOWN, rxBytes: A_CONNS * A_UP },
+          { series: 1, labels: {}, txBytes: A_CONNS * A_UP, rxBytes: A_CONNS * A_DOWN },
+          { series: 1, labels: labelsOf(b), txBytes: B_CONNS * B_UP, rxBytes: B_CONNS * B_DOWN },
+          { series: 1, labels: {}, txBytes: B_CONNS * B_DOWN, rxBytes: B_CONNS * B_UP },
+        ],
+      );
+    });
+
+    it('the same 4-tuples live in both pods: each twin its own bytes, once, under its own pod', async () => {
+      await expectReports(
+        [procs.twinA!, procs.twinB!],
+        [
+          { series: 1, labels: labelsOf(pods.a), txBytes: TWIN.a, rxBytes: TWIN.a },
+          { series: 1, labels: labelsOf(pods.b), txBytes: TWIN.b, rxBytes: TWIN.b },
+        ],
+      );
+    });
   });
 });
