@@ -24,16 +24,20 @@
 // to IP and payload received in order: no tolerance), on one series per process carrying the pod's
 // container.id and names (none on the host's processes); each twin its own TWIN bytes both ways,
 // not doubled and not merged with the other's (the twins' sizes differ, so either would show).
+// And UDP, which the engine counts per datagram at the root cgroup v2 (the pods' processes are in
+// its subtree whatever their v1 cgroups): DATAGRAMS from the host to a reader in web-a and from a
+// writer in web-b to the host, every one read (so exact is the right expectation), payload bytes
+// and datagrams exactly under the pod that wrote or read them.
 import { mkdirSync, mkdtempSync, rmSync, rmdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentUnderTest } from '../helpers/agent.js';
-import { EBPF_NEEDS, settled, startEbpfAgent } from '../helpers/ebpf.js';
+import { eventually, type AgentUnderTest } from '../helpers/agent.js';
+import { EBPF_NEEDS, settled, startEbpfAgent, trafficOf } from '../helpers/ebpf.js';
 import { createNamespace, type TestNamespace } from '../helpers/netns.js';
 import { once } from '../helpers/once.js';
 import { killAll, peer, PEER, start, type Child } from '../helpers/processes.js';
-import { select, valueOf, type Sample } from '../helpers/prometheus-text.js';
+import { select, type Sample } from '../helpers/prometheus-text.js';
 import { missing } from '../helpers/requirements.js';
 
 const A_CONNS = 3;
@@ -46,6 +50,9 @@ const B_UP = 300_007;
 const B_DOWN = 70_001;
 /** Each twin's bytes over its own connection; different, so a merged or swapped count shows. */
 const TWIN = { a: 1_000_003, b: 3_000_017 } as const;
+/** UDP each way; 400 x 1000 B fit a receive buffer several times over, so none is dropped. */
+const DATAGRAMS = 400;
+const DATAGRAM_SIZE = 1000;
 const CGROUP_ROOT = `/sys/fs/cgroup/pids/netproc-test-${process.pid}`;
 const NAMESPACE = 'shop';
 
@@ -209,26 +216,28 @@ describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network 
       await agent?.stop();
     });
 
-    /** A process's TCP bytes and the container labels of its series, and how many series it has. */
-    const reportOf = (samples: readonly Sample[], pid: number) => {
-      const match = { process_pid: pid, network_transport: 'tcp' };
-      const series = select(samples, 'process_network_transmit_bytes_total', match);
+    /** A process's bytes (and UDP datagrams), the container labels of its series, and how many series it has. */
+    const reportOf = (samples: readonly Sample[], pid: number, transport: 'tcp' | 'udp' = 'tcp') => {
+      const series = select(samples, 'process_network_transmit_bytes_total', { process_pid: pid, network_transport: transport });
       const pick = ['container_id', 'k8s_pod_name', 'k8s_namespace_name', 'k8s_container_name'];
+      const { rxBytes, txBytes, rxPackets, txPackets } = trafficOf(samples, pid, transport);
       return {
         series: series.length,
         labels: Object.fromEntries(pick.filter((k) => series[0]?.labels[k] !== undefined).map((k) => [k, series[0]!.labels[k]])),
-        txBytes: valueOf(samples, 'process_network_transmit_bytes_total', match) ?? 0,
-        rxBytes: valueOf(samples, 'process_network_receive_bytes_total', match) ?? 0,
+        txBytes,
+        rxBytes,
+        // TCP segments include ACKs and are the kernel's to count (ebpf-tcp.test.ts); datagrams are known here.
+        ...(transport === 'udp' ? { txPackets, rxPackets } : {}),
       };
     };
     const labelsOf = (pod: Pod) => ({ container_id: pod.id, k8s_pod_name: pod.name, k8s_namespace_name: NAMESPACE, k8s_container_name: pod.container });
 
     /** Waits until the agent reports `want` for `children` (or until its values stop moving), and compares. */
-    async function expectReports(children: readonly Child[], want: ReadonlyArray<ReturnType<typeof reportOf>>): Promise<void> {
-      const read = (s: Sample[]) => children.map((c) => reportOf(s, c.pid));
+    async function expectReports(children: readonly Child[], want: ReadonlyArray<ReturnType<typeof reportOf>>, transport: 'tcp' | 'udp' = 'tcp'): Promise<void> {
+      const read = (s: Sample[]) => children.map((c) => reportOf(s, c.pid, transport));
       const samples = await settled(agent, read, (s) => JSON.stringify(read(s)) === JSON.stringify(want), 20_000).catch(async () => agent.scrape());
       const got = read(samples);
-      children.forEach((c, i) => expect(got[i], `pid ${c.pid}`).toEqual(want[i]));
+      children.forEach((c, i) => expect(got[i], `pid ${c.pid} ${transport}`).toEqual(want[i]));
     }
 
     it("pid mode: each pod's and host's process's TCP bytes exactly, pods' with their container and pod names", async () => {
@@ -252,6 +261,37 @@ describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network 
           { series: 1, labels: labelsOf(pods.b), txBytes: TWIN.b, rxBytes: TWIN.b },
         ],
       );
+    });
+
+    it('UDP between the pods and the host: every datagram exactly, under the pod that wrote or read it', async () => {
+      const { a, b } = pods;
+      const podReader = inPod(a, 'udp-sink', a.ns.nsAddress);
+      const hostWriter = peer('udp-send', a.ns.nsAddress, (await podReader.next('port')).port, DATAGRAMS, DATAGRAM_SIZE);
+      const hostReader = peer('udp-sink', b.ns.hostAddress);
+      const podWriter = inPod(b, 'udp-send', b.ns.hostAddress, (await hostReader.next('port')).port, DATAGRAMS, DATAGRAM_SIZE);
+      await Promise.all([hostWriter.next('sent'), podWriter.next('sent')]);
+      for (const reader of [podReader, hostReader]) {
+        const read = await eventually(async () => {
+          reader.proc.kill('SIGUSR2');
+          const counts = await reader.next('datagrams');
+          return counts.datagrams === DATAGRAMS ? counts : undefined;
+        }, 10_000, `pid ${reader.pid} to read all ${DATAGRAMS} datagrams`);
+        expect(read).toEqual({ datagrams: DATAGRAMS, bytes: DATAGRAMS * DATAGRAM_SIZE });
+      }
+      const bytes = DATAGRAMS * DATAGRAM_SIZE;
+      const wrote = { txBytes: bytes, rxBytes: 0, txPackets: DATAGRAMS, rxPackets: 0 };
+      const readAll = { txBytes: 0, rxBytes: bytes, txPackets: 0, rxPackets: DATAGRAMS };
+      await expectReports(
+        [podReader, hostWriter, podWriter, hostReader],
+        [
+          { series: 1, labels: labelsOf(a), ...readAll },
+          { series: 1, labels: {}, ...wrote },
+          { series: 1, labels: labelsOf(b), ...wrote },
+          { series: 1, labels: {}, ...readAll },
+        ],
+        'udp',
+      );
+      await Promise.all([podReader, hostWriter, podWriter, hostReader].map((c) => c.kill()));
     });
   });
 });
