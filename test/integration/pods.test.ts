@@ -23,7 +23,8 @@
 // and receive bytes exactly (the engine reads the kernel's own per-socket counters, payload handed
 // to IP and payload received in order: no tolerance), on one series per process carrying the pod's
 // container.id and names (none on the host's processes); each twin its own TWIN bytes both ways,
-// not doubled and not merged with the other's (the twins' sizes differ, so either would show).
+// not doubled and not merged with the other's (the twins' sizes differ, so either would show); and
+// an agent in the pod mode, run beside it, one series per pod whose bytes are its processes' sum.
 // And UDP, which the engine counts per datagram at the root cgroup v2 (the pods' processes are in
 // its subtree whatever their v1 cgroups): DATAGRAMS from the host to a reader in web-a and from a
 // writer in web-b to the host, every one read (so exact is the right expectation), payload bytes
@@ -195,11 +196,16 @@ describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network 
 
   describe.skipIf(missing('pods (ebpf)', ...EBPF_NEEDS))('with the ebpf source: bytes', () => {
     let agent: AgentUnderTest;
+    let podAgent: AgentUnderTest;
 
     beforeAll(async () => {
       // The engine takes sockets older than itself as a baseline and counts from there, so the
-      // traffic starts once it is ready: all of it at once, both twins' 4-tuples live throughout.
-      agent = await startEbpfAgent(['--kubernetes-container-logs', logs]);
+      // traffic starts once both agents are ready: all of it at once, both twins' 4-tuples live
+      // throughout.
+      [agent, podAgent] = await Promise.all([
+        startEbpfAgent(['--kubernetes-container-logs', logs]),
+        startEbpfAgent(['--kubernetes-container-logs', logs, '--aggregate-by', 'pod']),
+      ]);
       for (const child of [procs.hostClient, procs.podClient, procs.twinA, procs.twinB]) child!.proc.kill('SIGUSR1');
       const [host, pod] = await Promise.all([procs.hostClient!.next('received'), procs.podClient!.next('received')]);
       await Promise.all([procs.twinA!.next('exchanged'), procs.twinB!.next('exchanged')]);
@@ -213,7 +219,7 @@ describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network 
     }, 90_000);
 
     afterAll(async () => {
-      await agent?.stop();
+      await Promise.all([agent?.stop(), podAgent?.stop()]);
     });
 
     /** A process's bytes (and UDP datagrams), the container labels of its series, and how many series it has. */
@@ -233,14 +239,18 @@ describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network 
     const labelsOf = (pod: Pod) => ({ container_id: pod.id, k8s_pod_name: pod.name, k8s_namespace_name: NAMESPACE, k8s_container_name: pod.container });
 
     /** Waits until the agent reports `want` for `children` (or until its values stop moving), and compares. */
-    async function expectReports(children: readonly Child[], want: ReadonlyArray<ReturnType<typeof reportOf>>, transport: 'tcp' | 'udp' = 'tcp'): Promise<void> {
+    async function expectReports(
+      children: readonly Child[],
+      want: ReadonlyArray<ReturnType<typeof reportOf>>,
+      transport: 'tcp' | 'udp' = 'tcp',
+    ): Promise<void> {
       const read = (s: Sample[]) => children.map((c) => reportOf(s, c.pid, transport));
       const samples = await settled(agent, read, (s) => JSON.stringify(read(s)) === JSON.stringify(want), 20_000).catch(async () => agent.scrape());
       const got = read(samples);
       children.forEach((c, i) => expect(got[i], `pid ${c.pid} ${transport}`).toEqual(want[i]));
     }
 
-    it("pid mode: each pod's and host's process's TCP bytes exactly, pods' with their container and pod names", async () => {
+    it("pid mode: each process's TCP bytes exactly, a pod's with its container.id and pod, namespace and container names", async () => {
       const { a, b } = pods;
       await expectReports(
         [procs.podSink!, procs.hostClient!, procs.podClient!, procs.hostSink!],
@@ -261,6 +271,29 @@ describe.skipIf(missing('pods', 'root', 'ip', 'cgroup-v1-pids'))('pods: network 
           { series: 1, labels: labelsOf(pods.b), txBytes: TWIN.b, rxBytes: TWIN.b },
         ],
       );
+    });
+
+    it('pod mode: one TCP series per pod, its bytes the sum of its processes\', without process.pid', async () => {
+      const byPod = (s: readonly Sample[]) =>
+        ['web-a', 'web-b'].map((pod) => {
+          const match = { k8s_pod_name: pod, network_transport: 'tcp' };
+          const series = select(s, 'process_network_transmit_bytes_total', match);
+          return {
+            series: series.length,
+            // Dropped in this mode: the pid, and the container (a pod may have several).
+            pids: series.filter((x) => x.labels.process_pid !== undefined).length,
+            containers: series.filter((x) => x.labels.container_id !== undefined).length,
+            namespace: series[0]?.labels.k8s_namespace_name,
+            txBytes: series[0]?.value ?? 0,
+            rxBytes: select(s, 'process_network_receive_bytes_total', match)[0]?.value ?? 0,
+          };
+        });
+      const want = [
+        { series: 1, pids: 0, containers: 0, namespace: NAMESPACE, txBytes: A_CONNS * A_DOWN + TWIN.a, rxBytes: A_CONNS * A_UP + TWIN.a },
+        { series: 1, pids: 0, containers: 0, namespace: NAMESPACE, txBytes: B_CONNS * B_UP + TWIN.b, rxBytes: B_CONNS * B_DOWN + TWIN.b },
+      ];
+      const samples = await settled(podAgent, byPod, (s) => JSON.stringify(byPod(s)) === JSON.stringify(want), 20_000).catch(async () => podAgent.scrape());
+      expect(byPod(samples)).toEqual(want);
     });
 
     it('UDP between the pods and the host: every datagram exactly, under the pod that wrote or read it', async () => {
