@@ -1,6 +1,7 @@
-// Builds the ebpf source's engine (src/sources/ebpf/build.sh: the CO-RE BPF object embedded in
-// netproc-loader) into dist/sources/ebpf/. Without clang, libbpf-dev, libelf-dev or zlib1g-dev the
-// TypeScript build still succeeds: this prints what is missing, and `doctor` says it again.
+// Builds the ebpf source's engine (src/sources/ebpf/build.sh: the CO-RE BPF object and the
+// per-call kprobe object, both embedded in netproc-loader) into dist/sources/ebpf/. Without clang,
+// libbpf-dev, libelf-dev or zlib1g-dev the TypeScript build still succeeds: this prints what is
+// missing, and `doctor` says it again.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +10,9 @@ const script = fileURLToPath(new URL('../src/sources/ebpf/build.sh', import.meta
 const out = fileURLToPath(new URL('../dist/sources/ebpf/', import.meta.url));
 const result = spawnSync('sh', [script, out], { encoding: 'utf8' });
 if (result.status === 0) {
-  // The object is linked into the loader; only the loader ships.
+  // The objects are linked into the loader; only the loader ships.
   rmSync(`${out}netproc.bpf.o`, { force: true });
+  rmSync(`${out}percall.bpf.o`, { force: true });
   process.stdout.write(`build-engine: built ${out}netproc-loader\n`);
 } else {
   const why = (result.stderr || result.error?.message || '').trim();

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * loader.c: netproc-loader, loads netproc.bpf.o (embedded in this binary) and streams
- * per-process network counters to the Node agent on stdout, one JSON object per line.
+ * loader.c: netproc-loader, loads netproc.bpf.o or percall.bpf.o (both embedded in this binary)
+ * and streams per-process network counters to the Node agent on stdout, one JSON object per line.
  *
- * Run:   netproc-loader --interval-ms N [--variant counters|counters-udp-tp] [--cgroup PATH]
+ * Run:   netproc-loader --interval-ms N [--variant counters|counters-udp-tp|percall-kprobe] [--cgroup PATH]
  *        netproc-loader --probe
+ *        netproc-loader --verify [--variant V]   load (verify) V's programs, attach nothing:
+ *          {"type":"verify","variant":"percall-kprobe","ok":true,"programs":[{"name":"tcp_rbuf","ok":true},...]}
  * Build: build.sh OUTDIR (clang -target bpf for the BPF object, then cc ... -lbpf -lelf -lz)
  *
  * Output (stdout, one JSON object per line, flushed after each interval):
  *   {"type":"ready","variant":"counters","attachMs":123}                        once
  *   {"type":"proc","pid":1234,"transport":"tcp","rxBytes":1,"txBytes":2,"rxPackets":3,
  *    "txPackets":4,"retransSegs":0,"comm":"curl"}             per (pid, transport) with traffic
+ *   (percall-kprobe: no retransSegs, and rxPackets/txPackets 0 for TCP: it does not see segments)
  *   {"type":"interval","seq":7,"sockets":10234,"closed":12,"overflow":0,"iterNs":410000}
  * pid 0 is "owner unknown": an accepted socket that was closed before any process held it.
  * Errors and warnings go to stderr, one line each, starting with "error: " or "warning: ".
@@ -22,6 +25,9 @@
  * - Every attachment is a BPF link (cgroup ones too, via BPF_LINK_CREATE, which composes with
  *   other programs like BPF_F_ALLOW_MULTI). Links die with the process, so a killed loader
  *   leaves nothing attached; plain bpf_prog_attach on a cgroup would outlive it.
+ * - percall-kprobe (percall.bpf.c) is a separate object without CO-RE relocations, so that a
+ *   kernel without BTF never fails on the CO-RE one; it has no iterator, and its per-call sums
+ *   go to a per-CPU `acc` drained like netproc.bpf.c's, through the same printer.
  * - After attaching, the object is closed (links and dup'ed map fds stay) and malloc_trim
  *   returns the parsed vmlinux BTF to the OS: RSS stays a few MB.
  * - One interval: flip the epoch of the closed-socket hash, run the task_file iterator (its
@@ -72,6 +78,19 @@ __asm__(".section .rodata.netproc_bpf,\"a\",@progbits\n"
 	"netproc_bpf_end:\n"
 	".previous\n");
 extern const char netproc_bpf_start[], netproc_bpf_end[];
+
+#ifndef NETPROC_PERCALL_OBJ
+#error "define NETPROC_PERCALL_OBJ to the path of percall.bpf.o"
+#endif
+__asm__(".section .rodata.netproc_percall,\"a\",@progbits\n"
+	".balign 16\n"
+	".global netproc_percall_start\n"
+	"netproc_percall_start:\n"
+	".incbin \"" NETPROC_PERCALL_OBJ "\"\n"
+	".global netproc_percall_end\n"
+	"netproc_percall_end:\n"
+	".previous\n");
+extern const char netproc_percall_start[], netproc_percall_end[];
 
 /* Must match netproc.bpf.c. */
 #define NMETRICS 5
@@ -210,11 +229,13 @@ static bool find_cgroup2(char *out, size_t len)
 
 /* ------------------------------------------------------------------ object */
 
-static struct bpf_object *open_obj(void)
+/* The CO-RE object (counters, counters-udp-tp) or the kprobe one (percall-kprobe). */
+static struct bpf_object *open_obj(bool percall)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "netproc");
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = percall ? "netproc_percall" : "netproc");
 	struct bpf_object *obj =
-		bpf_object__open_mem(netproc_bpf_start, netproc_bpf_end - netproc_bpf_start, &opts);
+		percall ? bpf_object__open_mem(netproc_percall_start, netproc_percall_end - netproc_percall_start, &opts)
+			: bpf_object__open_mem(netproc_bpf_start, netproc_bpf_end - netproc_bpf_start, &opts);
 	if (!obj) {
 		warnf("error", "open embedded BPF object: %s", strerror(errno));
 		return NULL;
@@ -255,9 +276,9 @@ static bool tp_has_args(const char *tp, int nargs)
 /* ------------------------------------------------------------------ --probe */
 
 /* Load only `prog` from a fresh copy of the object and attach it; true if both work. */
-static bool try_prog(const char *prog, int cgfd)
+static bool try_prog(bool percall, const char *prog, int cgfd)
 {
-	struct bpf_object *obj = open_obj();
+	struct bpf_object *obj = open_obj(percall);
 	if (!obj)
 		return false;
 	struct bpf_program *p, *target = NULL;
@@ -299,14 +320,17 @@ static int do_probe(const char *cgroup_opt)
 	if (cgfd < 0)
 		have_cg = false;
 
-	bool tp_state = btf && try_prog("probe_tp_state", -1);
-	bool tp_send = btf && try_prog("probe_tp_send", -1);
-	bool iter = btf && try_prog("probe_iter", -1);
-	bool sff = btf && try_prog("probe_sock_from_file", -1);
-	bool sks = btf && try_prog("probe_sk_storage", -1);
-	bool cgskb = have_cg && try_prog("probe_cgroup_skb", cgfd);
-	bool kprobe = try_prog("probe_kprobe", -1);
-	bool fentry = btf && try_prog("probe_fentry", -1);
+	bool tp_state = btf && try_prog(false, "probe_tp_state", -1);
+	bool tp_send = btf && try_prog(false, "probe_tp_send", -1);
+	bool iter = btf && try_prog(false, "probe_iter", -1);
+	bool sff = btf && try_prog(false, "probe_sock_from_file", -1);
+	bool sks = btf && try_prog(false, "probe_sk_storage", -1);
+	bool cgskb = have_cg && try_prog(false, "probe_cgroup_skb", cgfd);
+	/* Attached, not only loaded: a kernel without CONFIG_KPROBE_EVENTS (this one) loads kprobe
+	 * programs (the uprobe PMU brings the program type) but cannot attach them. From the
+	 * object without CO-RE, so that it works without BTF. */
+	bool kprobe = try_prog(true, "probe_kprobe", -1);
+	bool fentry = btf && try_prog(false, "probe_fentry", -1);
 	if (cgfd >= 0)
 		close(cgfd);
 
@@ -428,6 +452,9 @@ static void put_comm(FILE *o, const char comm[16])
 	}
 }
 
+/* percall-kprobe: no retransmissions seen, so none printed (not a measured 0). */
+static bool no_retrans;
+
 /* Prints the positive part of each sum, keeps negative parts as carry. */
 static void print_procs(FILE *o)
 {
@@ -448,7 +475,8 @@ static void print_procs(FILE *o)
 			fprintf(o, "{\"type\":\"proc\",\"pid\":%u,\"transport\":\"%s\"", e->tgid,
 				e->proto == 6 ? "tcp" : "udp");
 			for (int m = 0; m < NMETRICS; m++)
-				fprintf(o, ",\"%s\":%lld", names[m], (long long)out[m]);
+				if (!(no_retrans && m == NMETRICS - 1))
+					fprintf(o, ",\"%s\":%lld", names[m], (long long)out[m]);
 			fputs(",\"comm\":\"", o);
 			put_comm(o, e->comm);
 			fputs("\"}\n", o);
@@ -468,9 +496,19 @@ static void on_signal(int sig) { stop_sig = sig; }
 static const char *const progs_counters[] = { "tcp_state",  "dump_files", "udp_egress", "udp_ingress",
 					      "udp_drop",   "udp_create", "sock_release", NULL };
 static const char *const progs_udp_tp[] = { "tcp_state", "dump_files", "udp_send_tp", "udp_recv_tp", NULL };
+/* percall.bpf.c; tcp_recv_enter or tcp_recv_enter_old, whichever fits tcp_recvmsg here. */
+static const char *const progs_percall[] = { "tcp_send_ret", "tcp_sendpage_ret", "tcp_recv_enter",
+					     "tcp_recv_enter_old", "tcp_rbuf", "udp6_send_enter",
+					     "udp6_send_ret", "udp_send_ret", "udp_consume", NULL };
+/* Attached when the function exists: tcp_sendpage is gone since 6.5 (sendfile goes through
+ * tcp_sendmsg there), udpv6_* are absent while the ipv6 module is not loaded. */
+static const char *const progs_percall_optional[] = { "tcp_sendpage_ret", "udp6_send_enter",
+						      "udp6_send_ret", NULL };
 
 struct state {
-	int acc_fd, stats_fd, ctl_fd, iter_link_fd;
+	int acc_fd, stats_fd, ctl_fd, iter_link_fd; /* iter_link_fd -1: no iterator (percall) */
+	int ncpus;                                   /* > 0: `acc` is per-CPU (percall) */
+	struct acc_val *percpu;
 	uint32_t epoch;
 	uint64_t last_stats[S_MAX];
 	uint64_t seq;
@@ -524,13 +562,21 @@ static void drain_acc(struct state *st, uint32_t old_epoch)
 		prev = &k;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct acc_val v;
-		if (bpf_map_lookup_and_delete_elem(st->acc_fd, &st->keys[i], &v)) {
-			if (bpf_map_lookup_elem(st->acc_fd, &st->keys[i], &v))
+		struct acc_val one, *v = st->ncpus > 0 ? st->percpu : &one;
+		if (bpf_map_lookup_and_delete_elem(st->acc_fd, &st->keys[i], v)) {
+			/* per-CPU hashes: lookup_and_delete only since 5.14 */
+			if (bpf_map_lookup_elem(st->acc_fd, &st->keys[i], v))
 				continue;
 			bpf_map_delete_elem(st->acc_fd, &st->keys[i]);
 		}
-		add(st->keys[i].tgid, st->keys[i].proto, v.d, v.comm);
+		/* One value per possible CPU (sizeof(struct acc_val) is a multiple of 8). */
+		for (int c = 1; c < st->ncpus; c++) {
+			for (int m = 0; m < NMETRICS; m++)
+				v[0].d[m] += v[c].d[m];
+			if (!v[0].comm[0])
+				memcpy(v[0].comm, v[c].comm, 16);
+		}
+		add(st->keys[i].tgid, st->keys[i].proto, v[0].d, v[0].comm);
 	}
 }
 
@@ -549,7 +595,7 @@ static int tick(struct state *st, bool print)
 	st->epoch ^= 1;
 	bpf_map_update_elem(st->ctl_fd, &zero, &st->epoch, BPF_ANY);
 	uint64_t tflip = now_ns(), iter_ns = 0;
-	if (read_iter(st, &iter_ns))
+	if (st->iter_link_fd >= 0 && read_iter(st, &iter_ns))
 		return -1;
 	/* Programs that read the old epoch run for microseconds with preemption off. */
 	uint64_t waited = now_ns() - tflip;
@@ -577,10 +623,98 @@ static int tick(struct state *st, bool print)
 	return 0;
 }
 
+/* The programs of a variant, and whether they live in percall.bpf.o; NULL if unknown. */
+static const char *const *variant_progs(const char *variant, bool *percall, bool *cgroup_needed)
+{
+	*percall = false;
+	*cgroup_needed = false;
+	if (!strcmp(variant, "counters")) {
+		*cgroup_needed = true;
+		return progs_counters;
+	}
+	if (!strcmp(variant, "counters-udp-tp"))
+		return progs_udp_tp;
+	if (!strcmp(variant, "percall-kprobe")) {
+		*percall = true;
+		return progs_percall;
+	}
+	return NULL;
+}
+
+/* tcp_recvmsg lost its nonblock argument in 5.19, so its flags are the 4th argument since
+ * then, the 5th before. From the kernel's BTF when there is one (backports), else by version. */
+static bool recvmsg_flags_4th(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	if (vmlinux) {
+		int id = btf__find_by_name_kind(vmlinux, "tcp_recvmsg", BTF_KIND_FUNC);
+		const struct btf_type *t = id > 0 ? btf__type_by_id(vmlinux, id) : NULL;
+		t = t ? btf__type_by_id(vmlinux, t->type) : NULL;
+		int n = t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
+		btf__free(vmlinux);
+		if (n > 0)
+			return n == 5;
+	}
+	struct utsname u;
+	int major = 0, minor = 0;
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return true;
+	return major > 5 || (major == 5 && minor >= 19);
+}
+
+/* --verify: loads each program of the variant alone (the verifier runs), attaches nothing,
+ * and prints one JSON line naming each and whether it loaded. Exit 0 when all did. */
+static int do_verify(const char *variant)
+{
+	bool percall, cgroup_needed;
+	const char *const *want = variant_progs(variant, &percall, &cgroup_needed);
+	if (!want) {
+		warnf("error", "unknown variant %s (counters, counters-udp-tp, percall-kprobe)", variant);
+		return 2;
+	}
+	quiet_libbpf = true;
+	struct utsname u;
+	uname(&u);
+	printf("{\"type\":\"verify\",\"variant\":\"%s\",\"kernel\":\"", variant);
+	for (const char *c = u.release; *c; c++)
+		if (*c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\')
+			putchar(*c);
+	printf("\",\"programs\":[");
+	bool all = true;
+	for (int i = 0; want[i]; i++) {
+		struct bpf_object *obj = open_obj(percall);
+		if (!obj)
+			return 1;
+		struct bpf_program *p, *target = NULL;
+		bpf_object__for_each_program(p, obj)
+		{
+			bool me = !strcmp(bpf_program__name(p), want[i]);
+			bpf_program__set_autoload(p, me);
+			if (me)
+				target = p;
+		}
+		struct bpf_map *skm = bpf_object__find_map_by_name(obj, "sk_map");
+		if (skm)
+			bpf_map__set_autocreate(skm, false);
+		int err = target ? bpf_object__load(obj) : -ENOENT;
+		int e = err ? (errno ? errno : -err) : 0;
+		all &= !err;
+		printf("%s{\"name\":\"%s\",\"ok\":%s", i ? "," : "", want[i], err ? "false" : "true");
+		if (err)
+			printf(",\"error\":\"%s\"", target ? strerror(e) : "no such program");
+		putchar('}');
+		bpf_object__close(obj);
+	}
+	printf("],\"ok\":%s}\n", all ? "true" : "false");
+	fflush(stdout);
+	return all ? 0 : 1;
+}
+
 static void usage(FILE *o)
 {
-	fprintf(o, "usage: netproc-loader --interval-ms N [--variant counters|counters-udp-tp] "
-		   "[--cgroup PATH] [--max-sockets N] [--ignore-stdin]\n       netproc-loader --probe [--cgroup PATH]\n");
+	fprintf(o, "usage: netproc-loader --interval-ms N [--variant counters|counters-udp-tp|percall-kprobe] "
+		   "[--cgroup PATH] [--max-sockets N] [--ignore-stdin]\n       netproc-loader --probe [--cgroup PATH]\n"
+		   "       netproc-loader --verify [--variant V]\n");
 }
 
 int main(int argc, char **argv)
@@ -588,7 +722,7 @@ int main(int argc, char **argv)
 	uint64_t t_start = now_ns();
 	long interval_ms = 1000;
 	const char *variant = "counters", *cgroup_opt = NULL;
-	bool probe = false, ignore_stdin = false;
+	bool probe = false, verify = false, ignore_stdin = false;
 	long max_sockets = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--interval-ms") && i + 1 < argc) {
@@ -611,6 +745,8 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--probe")) {
 			probe = true;
+		} else if (!strcmp(argv[i], "--verify")) {
+			verify = true;
 		} else if (!strcmp(argv[i], "--ignore-stdin")) {
 			ignore_stdin = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -627,19 +763,16 @@ int main(int argc, char **argv)
 	pid_t ppid = getppid();
 	if (probe)
 		return do_probe(cgroup_opt);
+	if (verify)
+		return do_verify(variant);
 
-	const char *const *want;
-	bool cgroup_needed;
-	if (!strcmp(variant, "counters")) {
-		want = progs_counters;
-		cgroup_needed = true;
-	} else if (!strcmp(variant, "counters-udp-tp")) {
-		want = progs_udp_tp;
-		cgroup_needed = false;
-	} else {
-		warnf("error", "unknown variant %s (counters, counters-udp-tp)", variant);
+	bool cgroup_needed, percall;
+	const char *const *want = variant_progs(variant, &percall, &cgroup_needed);
+	if (!want) {
+		warnf("error", "unknown variant %s (counters, counters-udp-tp, percall-kprobe)", variant);
 		return 2;
 	}
+	no_retrans = percall;
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
@@ -663,15 +796,17 @@ int main(int argc, char **argv)
 		}
 	}
 
-	struct bpf_object *obj = open_obj();
+	struct bpf_object *obj = open_obj(percall);
 	if (!obj)
 		return 1;
-	bool drop_tp = tp_has_args("udp_fail_queue_rcv_skb", 3);
+	/* Only the CO-RE object has udp_drop; the BTF lookup is not for kernels without it. */
+	bool drop_tp = !percall && tp_has_args("udp_fail_queue_rcv_skb", 3);
+	const char *recv_unused = percall ? (recvmsg_flags_4th() ? "tcp_recv_enter_old" : "tcp_recv_enter") : NULL;
 	struct bpf_program *p;
 	bpf_object__for_each_program(p, obj)
 	{
 		const char *name = bpf_program__name(p);
-		bool on = name_in(name, want);
+		bool on = name_in(name, want) && !(recv_unused && !strcmp(name, recv_unused));
 		if (on && !strcmp(name, "udp_drop") && !drop_tp) {
 			warnf("warning", "tracepoint udp_fail_queue_rcv_skb(rc, sk, skb) not found: UDP "
 					 "datagrams dropped on a full receive buffer are counted as received");
@@ -683,7 +818,7 @@ int main(int argc, char **argv)
 	bpf_object__for_each_map(m, obj)
 		if (strstr(bpf_map__name(m), ".rodata"))
 			rodata = m;
-	if (rodata) {
+	if (rodata && !percall) {
 		size_t sz;
 		uint32_t *ro = (uint32_t *)bpf_map__initial_value(rodata, &sz);
 		if (ro && sz >= sizeof(uint32_t))
@@ -713,9 +848,22 @@ int main(int argc, char **argv)
 			l = bpf_program__attach_cgroup(p, cgfd);
 		else
 			l = bpf_program__attach(p);
+		if (!l && percall && name_in(bpf_program__name(p), progs_percall_optional)) {
+			warnf("warning", "%s not attached (%s): %s", bpf_program__section_name(p), strerror(errno),
+			      strcmp(bpf_program__name(p), "tcp_sendpage_ret")
+				      ? "UDP over IPv6 is not counted"
+				      : "no tcp_sendpage (Linux 6.5+ sends sendfile through tcp_sendmsg)");
+			continue;
+		}
 		if (!l) {
 			int e = errno;
-			warnf("error", "attach %s: %s", bpf_program__name(p), strerror(e));
+			if (percall && bpf_program__type(p) == BPF_PROG_TYPE_KPROBE)
+				warnf("error", "attach %s (%s): %s: this kernel cannot attach kprobes (no kprobe PMU "
+					       "and no kprobe_events: CONFIG_KPROBES/CONFIG_KPROBE_EVENTS are off); "
+					       "use a variant the probe reports, or the procfs and ss sources",
+				      bpf_program__name(p), bpf_program__section_name(p), strerror(e));
+			else
+				warnf("error", "attach %s: %s", bpf_program__name(p), strerror(e));
 			return 1;
 		}
 		if (!strcmp(bpf_program__name(p), "dump_files"))
@@ -733,7 +881,15 @@ int main(int argc, char **argv)
 	st->acc_fd = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "acc")));
 	st->stats_fd = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "stats")));
 	st->ctl_fd = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "ctl")));
-	st->iter_link_fd = bpf_link__fd(iter_link);
+	st->iter_link_fd = iter_link ? bpf_link__fd(iter_link) : -1;
+	if (percall) {
+		st->ncpus = libbpf_num_possible_cpus();
+		st->percpu = st->ncpus > 0 ? calloc(st->ncpus, sizeof(struct acc_val)) : NULL;
+		if (!st->percpu) {
+			warnf("error", "possible CPUs: %s", strerror(st->ncpus < 0 ? -st->ncpus : ENOMEM));
+			return 1;
+		}
+	}
 	if (st->acc_fd < 0 || st->stats_fd < 0 || st->ctl_fd < 0) {
 		warnf("error", "map fds: %s", strerror(errno));
 		return 1;
