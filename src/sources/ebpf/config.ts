@@ -6,8 +6,8 @@ export const DEFAULT_MAX_SOCKETS = 262_144;
 
 export const config = {
   variant: key({
-    doc: 'auto picks counters (no program per send or receive; needs cgroup v2 and CAP_NET_ADMIN), else counters-udp-tp (UDP per call at the sock_send_length tracepoints, Linux 6.3+); counters or counters-udp-tp forces one. doctor says which runs and why.',
-    format: ['auto', 'counters', 'counters-udp-tp'],
+    doc: 'auto picks counters (no program per send or receive; needs cgroup v2 and CAP_NET_ADMIN), else counters-udp-tp (UDP per call at the sock_send_length tracepoints, Linux 6.3+), else percall-kprobe (the fallback for kernels without BTF or older than 5.11: TCP and UDP bytes per call by kprobes, no TCP segments or retransmissions; needs kprobes that attach); counters, counters-udp-tp or percall-kprobe forces one. doctor says which runs and why.',
+    format: ['auto', 'counters', 'counters-udp-tp', 'percall-kprobe'],
     default: 'auto',
     env: 'NETPROC_EBPF_VARIANT',
     arg: 'ebpf-variant',

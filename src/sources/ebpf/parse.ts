@@ -6,7 +6,7 @@ import { boundMessage, sanitizeName } from '../../host/names.js';
 import type { Transport } from '../../semconv.js';
 import type { Increment, Problem } from '../types.js';
 
-export const VARIANTS = ['counters', 'counters-udp-tp'] as const;
+export const VARIANTS = ['counters', 'counters-udp-tp', 'percall-kprobe'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** What one line of the loader's stdout means. */
@@ -67,6 +67,8 @@ function parseProc(value: Record<string, unknown>): LoaderLine {
   const increment: Increment = { pid, transport: transport as Transport, rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
   for (const key of COUNTS) {
     const n = value[key];
+    // percall-kprobe sees no retransmissions and prints none: not measured, not 0.
+    if (key === 'retransSegs' && n === undefined) continue;
     if (!isCount(n)) return GARBLED;
     if (key === 'retransSegs') {
       if (transport === 'tcp') increment.retransSegs = n;
@@ -118,6 +120,7 @@ export interface KernelFacts {
   /** Where cgroup v2 is mounted, null when it is not. */
   cgroupV2: string | null;
   cgroupSkb: boolean;
+  /** A kprobe program loads AND attaches (to tcp_sendmsg): what percall-kprobe needs. */
   kprobe: boolean;
   fentry: boolean;
 }
@@ -150,7 +153,10 @@ export type HeldCaps = ReadonlySet<CapName>;
  * or receive: TCP from the kernel's own tcp_sock counters read by the task_file iterator and at
  * the last state change, UDP per datagram by cgroup_skb on the root cgroup v2 (CAP_NET_ADMIN).
  * `counters-udp-tp` counts TCP the same way, UDP per call at the sock_send_length tracepoints,
- * for hosts without cgroup v2 or CAP_NET_ADMIN. `wanted` is ebpf.variant.
+ * for hosts without cgroup v2 or CAP_NET_ADMIN. `percall-kprobe` is the fallback for kernels
+ * where neither can run (no BTF, older than the iterators, no sock_send_length for UDP): bytes
+ * per send/receive call by kprobes, no CO-RE, no TCP segments or retransmissions; it needs
+ * kprobes that attach. `wanted` is ebpf.variant.
  */
 export function chooseVariant(facts: KernelFacts, caps: HeldCaps, wanted: 'auto' | Variant = 'auto'): VariantChoice {
   const missingCaps = (['CAP_BPF', 'CAP_PERFMON'] as const).filter((c) => !caps.has(c));
@@ -160,22 +166,29 @@ export function chooseVariant(facts: KernelFacts, caps: HeldCaps, wanted: 'auto'
       `grant ${missingCaps.join(', ')} (systemd: AmbientCapabilities=; Kubernetes: capabilities.add [${missingCaps.map((c) => c.replace(/^CAP_/, '')).join(', ')}])`,
     );
   }
-  if (!facts.btf) {
-    return unusable(
-      'the kernel has no BTF (/sys/kernel/btf/vmlinux); the CO-RE programs are relocated against it',
-      'run a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default of current Debian, Ubuntu, RHEL and Fedora kernels), or use the procfs and ss sources',
-    );
+  const percall = {
+    variant: 'percall-kprobe' as const,
+    reason: 'TCP and UDP payload bytes per send/receive call by kprobes (no TCP segments or retransmissions; a program run on every call)',
+  };
+  const noKprobes = 'kprobes cannot be attached (a kernel without CONFIG_KPROBES/CONFIG_KPROBE_EVENTS)';
+  if (wanted === 'percall-kprobe') {
+    if (facts.kprobe) return { ...percall, reason: `ebpf.variant is percall-kprobe: ${percall.reason}` };
+    return unusable(`ebpf.variant is percall-kprobe, but ${noKprobes}`, 'set ebpf.variant to auto');
   }
-  const tcpMissing = [
+  // What the counters variants need for TCP, whichever does UDP.
+  const coreMissing = [
     facts.iterTaskFile ? '' : 'the task_file iterator (Linux 5.8+)',
     facts.sockFromFile ? '' : 'bpf_sock_from_file (Linux 5.11+)',
     facts.tpBtfInetSockSetState ? '' : 'the BTF tracepoint inet_sock_set_state',
   ].filter(Boolean);
-  if (tcpMissing.length > 0) {
-    return unusable(
-      `this kernel lacks ${tcpMissing.join(', ')}, which both variants need to read TCP counters`,
-      'run Linux 5.11 or later with CONFIG_DEBUG_INFO_BTF=y; meanwhile the procfs and ss sources serve bytes and connections',
-    );
+  if (!facts.btf || coreMissing.length > 0) {
+    const what = facts.btf
+      ? `this kernel lacks ${coreMissing.join(', ')}, which the counters variants need to read TCP counters`
+      : 'the kernel has no BTF (/sys/kernel/btf/vmlinux), against which the CO-RE programs of the counters variants are relocated';
+    const coreFix = facts.btf ? 'run Linux 5.11 or later with CONFIG_DEBUG_INFO_BTF=y' : 'run a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default of current Debian, Ubuntu, RHEL and Fedora kernels)';
+    if (wanted !== 'auto') return unusable(`ebpf.variant is ${wanted}, but ${what}`, `${coreFix}, or set ebpf.variant to auto`);
+    if (facts.kprobe) return { ...percall, reason: `${percall.reason}: ${what}` };
+    return unusable(`${what}, and ${noKprobes} for the percall-kprobe fallback`, `${coreFix}, or a kernel with CONFIG_KPROBE_EVENTS=y; meanwhile the procfs and ss sources serve bytes and connections`);
   }
   const cgroupMissing = [
     facts.cgroupV2 ? '' : 'no cgroup v2 mount',
@@ -200,10 +213,9 @@ export function chooseVariant(facts: KernelFacts, caps: HeldCaps, wanted: 'auto'
   }
   if (countersOk) return counters;
   if (udpTpOk) return udpTp;
-  return unusable(
-    `UDP cannot be counted: ${cgroupMissing.join(', ')}, and the BTF tracepoint sock_send_length (Linux 6.3+) is missing`,
-    `${cgroupFix || 'use a kernel with cgroup_skb'}, or run Linux 6.3 or later`,
-  );
+  const udpMissing = `${cgroupMissing.join(', ')}, and the BTF tracepoint sock_send_length (Linux 6.3+) is missing`;
+  if (facts.kprobe) return { ...percall, reason: `${percall.reason}: the counters variants cannot count UDP (${udpMissing})` };
+  return unusable(`UDP cannot be counted: ${udpMissing}; and ${noKprobes} for the percall-kprobe fallback`, `${cgroupFix || 'use a kernel with cgroup_skb'}, or run Linux 6.3 or later`);
 }
 
 function unusable(what: string, fix: string): VariantChoice {

@@ -119,6 +119,19 @@ describe('parseLoaderLine on damaged output', () => {
   });
 });
 
+describe('parseLoaderLine on percall-kprobe lines', () => {
+  it('reads a TCP line without retransSegs as retransmissions not measured, not as 0', () => {
+    // What print_procs writes for percall-kprobe: it sees no segments, so no retransSegs key.
+    const line = parseLoaderLine('{"type":"proc","pid":77,"transport":"tcp","rxBytes":10,"txBytes":20,"rxPackets":0,"txPackets":0,"comm":"curl"}');
+    expect(line).toEqual({ kind: 'proc', increment: { pid: 77, transport: 'tcp', rxBytes: 10, txBytes: 20, rxPackets: 0, txPackets: 0, comm: 'curl' } });
+    expect(line.kind === 'proc' && 'retransSegs' in line.increment).toBe(false);
+  });
+
+  it('still refuses a retransSegs that is there but not a count', () => {
+    expect(parseLoaderLine('{"type":"proc","pid":77,"transport":"tcp","rxBytes":1,"txBytes":2,"rxPackets":0,"txPackets":0,"retransSegs":-1}')).toEqual({ kind: 'skip', garbled: true });
+  });
+});
+
 describe('decodeComm', () => {
   it('turns escaped bytes back into UTF-8, with U+FFFD for invalid sequences', () => {
     expect(decodeComm('caf\u00c3\u00a9')).toBe('café');

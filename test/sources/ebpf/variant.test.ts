@@ -1,6 +1,8 @@
 // The choice of the engine's variant from the kernel facts `netproc-loader --probe` prints and the
 // capabilities the loader will hold: counters where cgroup v2 programs can attach, counters-udp-tp
-// where they cannot but the sock_send_length tracepoint exists, otherwise unusable with the fix.
+// where they cannot but the sock_send_length tracepoint exists, percall-kprobe where neither can
+// run but kprobes attach (no BTF, a kernel older than the iterators), otherwise unusable with the
+// fix.
 import { describe, expect, it } from 'vitest';
 import type { CapName } from '../../../src/host/capabilities.js';
 import { chooseVariant, type KernelFacts } from '../../../src/sources/ebpf/parse.js';
@@ -36,13 +38,19 @@ describe('chooseVariant', () => {
     expect(choice.variant && choice.reason).toContain(why);
   });
 
-  it('is unusable, with the fix, when UDP can be counted neither way', () => {
+  it('is unusable, with the fix, when UDP can be counted neither way and kprobes do not attach', () => {
     const choice = chooseVariant({ ...FULL, cgroupV2: null, tpBtfSockSendLength: false }, without('CAP_NET_ADMIN'));
     expect(choice.variant).toBeUndefined();
     expect(!choice.variant && choice.problem).toEqual({
-      what: 'UDP cannot be counted: no cgroup v2 mount, CAP_NET_ADMIN is missing, and the BTF tracepoint sock_send_length (Linux 6.3+) is missing',
+      what: 'UDP cannot be counted: no cgroup v2 mount, CAP_NET_ADMIN is missing, and the BTF tracepoint sock_send_length (Linux 6.3+) is missing; and kprobes cannot be attached (a kernel without CONFIG_KPROBES/CONFIG_KPROBE_EVENTS) for the percall-kprobe fallback',
       fix: 'mount cgroup v2 (mount -t cgroup2 none /sys/fs/cgroup/unified) and grant CAP_NET_ADMIN, or run Linux 6.3 or later',
     });
+  });
+
+  it('falls back to percall-kprobe when UDP can be counted neither way but kprobes attach', () => {
+    const choice = chooseVariant({ ...FULL, cgroupV2: null, tpBtfSockSendLength: false, kprobe: true }, without('CAP_NET_ADMIN'));
+    expect(choice).toMatchObject({ variant: 'percall-kprobe' });
+    expect(choice.variant && choice.reason).toContain('the counters variants cannot count UDP (no cgroup v2 mount');
   });
 
   it.each<[string, Partial<KernelFacts>, RegExp]>([
@@ -61,8 +69,9 @@ describe('chooseVariant', () => {
     expect(!choice.variant && choice.problem.fix).toContain(cap);
   });
 
-  it('kprobe and fentry facts do not matter: no per-call kprobe variant exists', () => {
+  it('prefers the counters variants to percall-kprobe wherever they run', () => {
     expect(chooseVariant({ ...FULL, kprobe: true, fentry: true }, ALL_CAPS).variant).toBe('counters');
+    expect(chooseVariant({ ...FULL, kprobe: true }, without('CAP_NET_ADMIN')).variant).toBe('counters-udp-tp');
   });
 
   it('ebpf.variant forces a variant when the host allows it, and says why not otherwise', () => {
@@ -72,5 +81,75 @@ describe('chooseVariant', () => {
     expect(!refused.variant && refused.problem).toEqual({ what: 'ebpf.variant is counters, but CAP_NET_ADMIN is missing', fix: 'grant CAP_NET_ADMIN, or set ebpf.variant to auto' });
     const noTp = chooseVariant({ ...FULL, tpBtfSockSendLength: false }, ALL_CAPS, 'counters-udp-tp');
     expect(noTp.variant).toBeUndefined();
+  });
+});
+
+/** A kernel without BTF (CONFIG_DEBUG_INFO_BTF off): every CO-RE program fails to load, so --probe reports no BTF fact true. */
+const NO_BTF: KernelFacts = {
+  ...FULL,
+  kernel: '5.4.0',
+  btf: false,
+  tpBtfInetSockSetState: false,
+  tpBtfSockSendLength: false,
+  iterTaskFile: false,
+  sockFromFile: false,
+  cgroupSkb: false,
+  kprobe: true,
+  fentry: false,
+};
+/** Linux 5.4 with BTF: tracepoints and cgroup_skb, but no task_file iterator (5.8) nor bpf_sock_from_file (5.11). */
+const OLD: KernelFacts = { ...FULL, kernel: '5.4.0', iterTaskFile: false, sockFromFile: false, tpBtfSockSendLength: false, kprobe: true, fentry: true };
+
+describe('chooseVariant: the percall-kprobe fallback', () => {
+  it('runs percall-kprobe on a kernel without BTF whose kprobes attach, and says why', () => {
+    const choice = chooseVariant(NO_BTF, ALL_CAPS);
+    expect(choice).toMatchObject({ variant: 'percall-kprobe' });
+    expect(choice.variant && choice.reason).toBe(
+      'TCP and UDP payload bytes per send/receive call by kprobes (no TCP segments or retransmissions; a program run on every call): the kernel has no BTF (/sys/kernel/btf/vmlinux), against which the CO-RE programs of the counters variants are relocated',
+    );
+  });
+
+  it('runs percall-kprobe on an old kernel without the task_file iterator, naming what is missing', () => {
+    const choice = chooseVariant(OLD, ALL_CAPS);
+    expect(choice).toMatchObject({ variant: 'percall-kprobe' });
+    expect(choice.variant && choice.reason).toContain('this kernel lacks the task_file iterator (Linux 5.8+), bpf_sock_from_file (Linux 5.11+)');
+  });
+
+  it('is unusable when neither the counters variants nor kprobes can run, naming both', () => {
+    const noBtf = chooseVariant({ ...NO_BTF, kprobe: false }, ALL_CAPS);
+    expect(!noBtf.variant && noBtf.problem).toEqual({
+      what: 'the kernel has no BTF (/sys/kernel/btf/vmlinux), against which the CO-RE programs of the counters variants are relocated, and kprobes cannot be attached (a kernel without CONFIG_KPROBES/CONFIG_KPROBE_EVENTS) for the percall-kprobe fallback',
+      fix: 'run a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default of current Debian, Ubuntu, RHEL and Fedora kernels), or a kernel with CONFIG_KPROBE_EVENTS=y; meanwhile the procfs and ss sources serve bytes and connections',
+    });
+    const old = chooseVariant({ ...OLD, kprobe: false }, ALL_CAPS);
+    expect(!old.variant && old.problem.what).toMatch(/task_file iterator \(Linux 5\.8\+\).*kprobes cannot be attached/);
+  });
+
+  it('needs CAP_BPF and CAP_PERFMON for percall-kprobe too', () => {
+    const choice = chooseVariant(NO_BTF, without('CAP_PERFMON'));
+    expect(!choice.variant && choice.problem.fix).toContain('CAP_PERFMON');
+  });
+
+  it('ebpf.variant percall-kprobe runs it wherever kprobes attach, even where counters could run', () => {
+    expect(chooseVariant({ ...FULL, kprobe: true }, ALL_CAPS, 'percall-kprobe')).toMatchObject({
+      variant: 'percall-kprobe',
+      reason: expect.stringMatching(/^ebpf.variant is percall-kprobe: TCP and UDP payload bytes per send\/receive call/),
+    });
+    expect(chooseVariant(NO_BTF, ALL_CAPS, 'percall-kprobe').variant).toBe('percall-kprobe');
+  });
+
+  it('a forced variant this kernel cannot run is unusable with the reason, not replaced by another', () => {
+    // This development kernel: everything but kprobes.
+    const noKprobes = chooseVariant(FULL, ALL_CAPS, 'percall-kprobe');
+    expect(!noKprobes.variant && noKprobes.problem).toEqual({
+      what: 'ebpf.variant is percall-kprobe, but kprobes cannot be attached (a kernel without CONFIG_KPROBES/CONFIG_KPROBE_EVENTS)',
+      fix: 'set ebpf.variant to auto',
+    });
+    for (const wanted of ['counters', 'counters-udp-tp'] as const) {
+      const choice = chooseVariant(NO_BTF, ALL_CAPS, wanted);
+      expect(choice.variant).toBeUndefined();
+      expect(!choice.variant && choice.problem.what).toBe(`ebpf.variant is ${wanted}, but the kernel has no BTF (/sys/kernel/btf/vmlinux), against which the CO-RE programs of the counters variants are relocated`);
+      expect(!choice.variant && choice.problem.fix).toMatch(/or set ebpf.variant to auto$/);
+    }
   });
 });
