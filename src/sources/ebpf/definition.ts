@@ -9,6 +9,8 @@ export const ebpf = defineSource({
   families: ['bytes', 'packets'],
   // No uid 0. CAP_NET_ADMIN attaches the cgroup_skb programs of the counters variant (without it
   // counters-udp-tp runs); PID_MAPPING names other users' processes by their executable.
+  // Families are per source, not per variant: with percall-kprobe (no TCP segments) the TCP
+  // packet series stay at 0 (docs/sources.md).
   capabilities: [...BPF_LOAD, 'CAP_NET_ADMIN', ...PID_MAPPING],
   defaultOn: true,
   config,

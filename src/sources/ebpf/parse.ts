@@ -159,11 +159,13 @@ export type HeldCaps = ReadonlySet<CapName>;
  * kprobes that attach. `wanted` is ebpf.variant.
  */
 export function chooseVariant(facts: KernelFacts, caps: HeldCaps, wanted: 'auto' | Variant = 'auto'): VariantChoice {
-  const missingCaps = (['CAP_BPF', 'CAP_PERFMON'] as const).filter((c) => !caps.has(c));
+  // CAP_SYS_ADMIN covers both, and is the only way on kernels before 5.8 (which have neither):
+  // the kernels percall-kprobe is for.
+  const missingCaps = caps.has('CAP_SYS_ADMIN') ? [] : (['CAP_BPF', 'CAP_PERFMON'] as const).filter((c) => !caps.has(c));
   if (missingCaps.length > 0) {
     return unusable(
       `missing ${missingCaps.join(' and ')}: the engine cannot load BPF programs or attach tracepoints`,
-      `grant ${missingCaps.join(', ')} (systemd: AmbientCapabilities=; Kubernetes: capabilities.add [${missingCaps.map((c) => c.replace(/^CAP_/, '')).join(', ')}])`,
+      `grant ${missingCaps.join(', ')} (systemd: AmbientCapabilities=; Kubernetes: capabilities.add [${missingCaps.map((c) => c.replace(/^CAP_/, '')).join(', ')}]; kernels before 5.8 know neither: CAP_SYS_ADMIN)`,
     );
   }
   const percall = {

@@ -125,9 +125,11 @@ describe('chooseVariant: the percall-kprobe fallback', () => {
     expect(!old.variant && old.problem.what).toMatch(/task_file iterator \(Linux 5\.8\+\).*kprobes cannot be attached/);
   });
 
-  it('needs CAP_BPF and CAP_PERFMON for percall-kprobe too', () => {
+  it('needs CAP_BPF and CAP_PERFMON for percall-kprobe too, or CAP_SYS_ADMIN on kernels before 5.8 that know neither', () => {
     const choice = chooseVariant(NO_BTF, without('CAP_PERFMON'));
     expect(!choice.variant && choice.problem.fix).toContain('CAP_PERFMON');
+    expect(!choice.variant && choice.problem.fix).toContain('kernels before 5.8 know neither: CAP_SYS_ADMIN');
+    expect(chooseVariant(OLD, new Set<CapName>(['CAP_SYS_ADMIN'])).variant).toBe('percall-kprobe');
   });
 
   it('ebpf.variant percall-kprobe runs it wherever kprobes attach, even where counters could run', () => {
