@@ -623,6 +623,14 @@ static int tick(struct state *st, bool print)
 	return 0;
 }
 
+/* What libbpf attaches kprobes through: the kprobe PMU, else tracefs kprobe_events. */
+static bool kprobes_attachable(void)
+{
+	return !access("/sys/bus/event_source/devices/kprobe/type", F_OK) ||
+	       !access("/sys/kernel/tracing/kprobe_events", F_OK) ||
+	       !access("/sys/kernel/debug/tracing/kprobe_events", F_OK);
+}
+
 /* The programs of a variant, and whether they live in percall.bpf.o; NULL if unknown. */
 static const char *const *variant_progs(const char *variant, bool *percall, bool *cgroup_needed)
 {
@@ -857,10 +865,14 @@ int main(int argc, char **argv)
 		}
 		if (!l) {
 			int e = errno;
-			if (percall && bpf_program__type(p) == BPF_PROG_TYPE_KPROBE)
+			if (percall && !kprobes_attachable())
 				warnf("error", "attach %s (%s): %s: this kernel cannot attach kprobes (no kprobe PMU "
 					       "and no kprobe_events: CONFIG_KPROBES/CONFIG_KPROBE_EVENTS are off); "
 					       "use a variant the probe reports, or the procfs and ss sources",
+				      bpf_program__name(p), bpf_program__section_name(p), strerror(e));
+			else if (percall)
+				warnf("error", "attach %s (%s): %s (is the function there and traceable? see "
+					       "/proc/kallsyms, /sys/kernel/debug/kprobes/blacklist)",
 				      bpf_program__name(p), bpf_program__section_name(p), strerror(e));
 			else
 				warnf("error", "attach %s: %s", bpf_program__name(p), strerror(e));
