@@ -6,6 +6,9 @@ import { addTraffic, copyTraffic, Measured, subtractTraffic, zeroTraffic, type S
 import type { SeriesGroup } from './series-group.js';
 import type { ConnectionCount } from './snapshot.js';
 
+/** What a source credits: a socket's delta, or an event source's increment. */
+type Counted = Pick<SocketCounters, 'rxBytes' | 'txBytes'> & Partial<Omit<Traffic, 'rxBytes' | 'txBytes'>>;
+
 export class ProcessEntry {
   readonly traffic = new Map<Transport, Traffic>();
   readonly measured = new Measured();
@@ -18,25 +21,27 @@ export class ProcessEntry {
   constructor(readonly identity: ProcessIdentity) {}
 
   /**
-   * Adds what a source counted; only the parts it measures (`bytes`, `packets`) are taken.
-   * Retransmitted segments count with the packets, when the source gives them.
+   * Adds what a source counted; only the families it serves (`bytes`, `packets`) are taken, and of
+   * packets and retransmitted segments only what it gives: absent means not seen on this transport
+   * (the ebpf engine's per-call variant sees no TCP segments), which is not a measured 0.
    */
-  credit(transport: Transport, delta: SocketCounters & { retransSegs?: number }, bytes: boolean, packets: boolean): void {
+  credit(transport: Transport, delta: Counted, bytes: boolean, packets: boolean): void {
     let total = this.traffic.get(transport);
     if (!total) {
       total = zeroTraffic();
       this.traffic.set(transport, total);
     }
+    const segments = packets && delta.rxPackets !== undefined && delta.txPackets !== undefined;
     const retransmits = packets && delta.retransSegs !== undefined;
     addTraffic(total, {
       rxBytes: bytes ? delta.rxBytes : 0,
       txBytes: bytes ? delta.txBytes : 0,
-      rxPackets: packets ? delta.rxPackets : 0,
-      txPackets: packets ? delta.txPackets : 0,
+      rxPackets: segments ? delta.rxPackets! : 0,
+      txPackets: segments ? delta.txPackets! : 0,
       retransSegs: retransmits ? delta.retransSegs! : 0,
     });
     if (bytes) this.measured.bytes.add(transport);
-    if (packets) this.measured.packets.add(transport);
+    if (segments) this.measured.packets.add(transport);
     if (retransmits) this.measured.retransmits.add(transport);
   }
 

@@ -13,8 +13,8 @@ export function mergeIncrements(a: readonly Increment[], b: readonly Increment[]
     }
     seen.rxBytes += inc.rxBytes;
     seen.txBytes += inc.txBytes;
-    seen.rxPackets += inc.rxPackets;
-    seen.txPackets += inc.txPackets;
+    if (inc.rxPackets !== undefined) seen.rxPackets = (seen.rxPackets ?? 0) + inc.rxPackets;
+    if (inc.txPackets !== undefined) seen.txPackets = (seen.txPackets ?? 0) + inc.txPackets;
     if (inc.retransSegs !== undefined) seen.retransSegs = (seen.retransSegs ?? 0) + inc.retransSegs;
     if (inc.comm !== undefined) seen.comm = inc.comm;
   }

@@ -21,8 +21,9 @@ export interface Increment {
   transport: Transport;
   rxBytes: number;
   txBytes: number;
-  rxPackets: number;
-  txPackets: number;
+  /** Packets (datagrams, TCP segments); absent where the source does not see them on this transport. */
+  rxPackets?: number;
+  txPackets?: number;
   /** TCP segments retransmitted, from sources that see them (the ebpf source). */
   retransSegs?: number;
   comm?: string;

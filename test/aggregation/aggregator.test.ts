@@ -148,6 +148,18 @@ describe('Aggregator', () => {
     expect(byPid(none, 12)!.traffic[0]!.retransmittedSegments).toBeUndefined();
   });
 
+  it('exports no packet series for a transport whose increments carry no packets (percall-kprobe on TCP), and exports them on the others', async () => {
+    host.startProcess(13, 'percall');
+    const snap = await incrementCycle([
+      { pid: 13, transport: 'tcp', rxBytes: 10, txBytes: 20 },
+      { pid: 13, transport: 'udp', rxBytes: 30, txBytes: 40, rxPackets: 1, txPackets: 2 },
+    ]);
+    expect(byPid(snap, 13)!.traffic).toEqual([
+      { transport: 'tcp', bytes: { rx: 10, tx: 20 } },
+      { transport: 'udp', bytes: { rx: 30, tx: 40 }, packets: { rx: 1, tx: 2 } },
+    ]);
+  });
+
   it('keeps the [other] retransmissions monotonic as processes leave it', async () => {
     host.startProcess(1, 'a');
     host.startProcess(2, 'b');

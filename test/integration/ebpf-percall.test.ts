@@ -161,8 +161,12 @@ describe.skipIf(!KPROBES_ATTACH || missing('ebpf-percall', ...EBPF_NEEDS, 'pytho
       { rxBytes: DOWN, txBytes: UP, rxPackets: 0, txPackets: 0 },
       { rxBytes: UP, txBytes: DOWN, rxPackets: 0, txPackets: 0 },
     ]);
-    // Not measured, so not exported as 0 either.
-    for (const pid of [c.pid, s.pid]) expect(valueOf(samples, METRICS.retransmittedSegments.prometheusName, { process_pid: pid, network_transport: 'tcp' })).toBeUndefined();
+    // Not measured, so not exported as 0 either: no TCP segment or retransmission series.
+    for (const pid of [c.pid, s.pid]) {
+      for (const metric of [METRICS.rxPackets, METRICS.txPackets, METRICS.retransmittedSegments]) {
+        expect(valueOf(samples, metric.prometheusName, { process_pid: pid, network_transport: 'tcp' }), metric.prometheusName).toBeUndefined();
+      }
+    }
   });
 
   it.each(['127.0.0.1', '::1'])('UDP over %s: exactly the bytes and datagrams sent and read', async (host) => {

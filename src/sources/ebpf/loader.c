@@ -13,7 +13,7 @@
  *   {"type":"ready","variant":"counters","attachMs":123}                        once
  *   {"type":"proc","pid":1234,"transport":"tcp","rxBytes":1,"txBytes":2,"rxPackets":3,
  *    "txPackets":4,"retransSegs":0,"comm":"curl"}             per (pid, transport) with traffic
- *   (percall-kprobe: no retransSegs, and rxPackets/txPackets 0 for TCP: it does not see segments)
+ *   (percall-kprobe: no retransSegs, and no rxPackets/txPackets for TCP: it does not see segments)
  *   {"type":"interval","seq":7,"sockets":10234,"closed":12,"overflow":0,"iterNs":410000}
  * pid 0 is "owner unknown": an accepted socket that was closed before any process held it.
  * Errors and warnings go to stderr, one line each, starting with "error: " or "warning: ".
@@ -452,7 +452,7 @@ static void put_comm(FILE *o, const char comm[16])
 	}
 }
 
-/* percall-kprobe: no retransmissions seen, so none printed (not a measured 0). */
+/* percall-kprobe: no retransmissions and no TCP segments seen, so none printed (not a measured 0). */
 static bool no_retrans;
 
 /* Prints the positive part of each sum, keeps negative parts as carry. */
@@ -474,9 +474,12 @@ static void print_procs(FILE *o)
 		if (any) {
 			fprintf(o, "{\"type\":\"proc\",\"pid\":%u,\"transport\":\"%s\"", e->tgid,
 				e->proto == 6 ? "tcp" : "udp");
-			for (int m = 0; m < NMETRICS; m++)
-				if (!(no_retrans && m == NMETRICS - 1))
-					fprintf(o, ",\"%s\":%lld", names[m], (long long)out[m]);
+			for (int m = 0; m < NMETRICS; m++) {
+				bool segments = m >= 2; /* rxPackets, txPackets, retransSegs */
+				if (no_retrans && (m == NMETRICS - 1 || (segments && e->proto == 6)))
+					continue;
+				fprintf(o, ",\"%s\":%lld", names[m], (long long)out[m]);
+			}
 			fputs(",\"comm\":\"", o);
 			put_comm(o, e->comm);
 			fputs("\"}\n", o);

@@ -64,11 +64,11 @@ export function parseLoaderLine(line: string): LoaderLine {
 function parseProc(value: Record<string, unknown>): LoaderLine {
   const { pid, transport } = value;
   if (!isCount(pid) || pid > PID_MAX || typeof transport !== 'string' || !TRANSPORTS.has(transport)) return GARBLED;
-  const increment: Increment = { pid, transport: transport as Transport, rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
+  const increment: Increment = { pid, transport: transport as Transport, rxBytes: 0, txBytes: 0 };
   for (const key of COUNTS) {
     const n = value[key];
-    // percall-kprobe sees no retransmissions and prints none: not measured, not 0.
-    if (key === 'retransSegs' && n === undefined) continue;
+    // percall-kprobe sees no retransmissions and no TCP segments, and prints none: not measured, not 0.
+    if (key !== 'rxBytes' && key !== 'txBytes' && n === undefined) continue;
     if (!isCount(n)) return GARBLED;
     if (key === 'retransSegs') {
       if (transport === 'tcp') increment.retransSegs = n;

@@ -42,7 +42,7 @@
  * - Sums go to a per-CPU hash keyed by (tgid, protocol, epoch), the same key and value as
  *   netproc.bpf.c's `acc`, so the loader drains both the same way and prints the same
  *   records: it flips the epoch in `ctl`, waits >= 1 ms, sums the old epoch over the CPUs.
- * Not measured: TCP segments and retransmissions (rxPackets/txPackets stay 0 for TCP);
+ * Not measured: TCP segments and retransmissions (the loader prints no packets for TCP);
  *   UDP datagrams are successful calls (a UDP_SEGMENT send counts as one). Costs a program
  *   run on every TCP and UDP send and receive (~4-5% of a small-write loopback stream).
  */

@@ -120,11 +120,17 @@ describe('parseLoaderLine on damaged output', () => {
 });
 
 describe('parseLoaderLine on percall-kprobe lines', () => {
-  it('reads a TCP line without retransSegs as retransmissions not measured, not as 0', () => {
-    // What print_procs writes for percall-kprobe: it sees no segments, so no retransSegs key.
-    const line = parseLoaderLine('{"type":"proc","pid":77,"transport":"tcp","rxBytes":10,"txBytes":20,"rxPackets":0,"txPackets":0,"comm":"curl"}');
-    expect(line).toEqual({ kind: 'proc', increment: { pid: 77, transport: 'tcp', rxBytes: 10, txBytes: 20, rxPackets: 0, txPackets: 0, comm: 'curl' } });
-    expect(line.kind === 'proc' && 'retransSegs' in line.increment).toBe(false);
+  it('reads a TCP line without segments and retransSegs as those not measured, not as 0', () => {
+    // What print_procs writes for percall-kprobe on TCP: it sees no segments, so no such keys.
+    const line = parseLoaderLine('{"type":"proc","pid":77,"transport":"tcp","rxBytes":10,"txBytes":20,"comm":"curl"}');
+    expect(line).toEqual({ kind: 'proc', increment: { pid: 77, transport: 'tcp', rxBytes: 10, txBytes: 20, comm: 'curl' } });
+    // On UDP it counts datagrams, and prints them.
+    const udp = parseLoaderLine('{"type":"proc","pid":77,"transport":"udp","rxBytes":10,"txBytes":20,"rxPackets":1,"txPackets":2,"comm":"curl"}');
+    expect(udp).toEqual({ kind: 'proc', increment: { pid: 77, transport: 'udp', rxBytes: 10, txBytes: 20, rxPackets: 1, txPackets: 2, comm: 'curl' } });
+  });
+
+  it('refuses a line without bytes', () => {
+    expect(parseLoaderLine('{"type":"proc","pid":77,"transport":"tcp","txBytes":20,"comm":"curl"}')).toEqual({ kind: 'skip', garbled: true });
   });
 
   it('still refuses a retransSegs that is there but not a count', () => {
