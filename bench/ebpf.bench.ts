@@ -5,7 +5,6 @@
 // raw `ss -tuanpi` on the same sockets in the same run. Figures are printed, never asserted: on a
 // shared 2-vCPU machine a throughput ratio is only as good as the spread printed beside it.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +13,7 @@ import { startSourceAgent } from './support/cli-agent.js';
 import { childCpuMs, processCpuMs as cpuMs } from './support/cpu.mjs';
 import { positiveInt } from './support/env.js';
 import { startHolder } from './support/holder.js';
+import { loaderBuilt, loaderCycles, rssMiB } from './support/loader.js';
 import { runSs } from './support/raw-ss.js';
 import type { BenchReport } from './support/report.js';
 import { summarize, type Summary } from './support/stats.js';
@@ -22,11 +22,6 @@ const PAIRS = positiveInt('BENCH_EBPF_PAIRS', 6);
 const SECONDS = positiveInt('BENCH_EBPF_SECONDS', 5);
 const SOCKET_PAIRS = positiveInt('BENCH_SOCKET_PAIRS', 5000);
 const GOALS = { tcp: 0.98, udp: 0.9, tcpAddedNs: 100, loaderRssMiB: 10, totalRssMiB: 90, readyMs: 1000 };
-
-function rssMiB(pid: number): number {
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return kb ? Number(kb[1]) / 1024 : 0;
-}
 
 interface IperfRun {
   /** Bits per second (TCP) or datagrams received per second (UDP). */
@@ -117,32 +112,14 @@ async function startToReady(): Promise<{ wallMs: number; attachMs: number }> {
 async function perCollection(): Promise<{ loaderMs: Summary; iterMs: Summary; ssMs: Summary; sockets: number; loaderRss: number }> {
   const holder = await startHolder(SOCKET_PAIRS);
   try {
-    const proc = spawn(LOADER, ['--interval-ms', '1000'], { stdio: ['pipe', 'pipe', 'ignore'] });
-    const intervals: Array<{ sockets: number; iterNs: number; cpuMs: number }> = [];
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      const o = JSON.parse(line) as { type: string; sockets: number; iterNs: number };
-      if (o.type === 'interval') intervals.push({ sockets: o.sockets, iterNs: o.iterNs, cpuMs: cpuMs(proc.pid!) });
-    });
-    while (intervals.length < 12) await sleep(200);
-    const loaderRss = rssMiB(proc.pid!);
-    proc.stdin!.end();
-    await new Promise((r) => proc.once('exit', r));
-    // The first intervals include start-up; from the third on, CPU between two interval lines.
-    const steady = intervals.slice(2);
-    const perInterval = steady.slice(1).map((x, i) => x.cpuMs - steady[i]!.cpuMs);
+    const loader = await loaderCycles(9);
     const ss: number[] = [];
     for (let i = 0; i < 10; i++) {
       const before = childCpuMs();
       await runSs('ss', ['-tuanpi']);
       ss.push(childCpuMs() - before);
     }
-    return {
-      loaderMs: summarize(perInterval),
-      iterMs: summarize(steady.map((x) => x.iterNs / 1e6)),
-      ssMs: summarize(ss),
-      sockets: steady.at(-1)!.sockets,
-      loaderRss,
-    };
+    return { loaderMs: loader.perInterval, iterMs: loader.iterMs, ssMs: summarize(ss), sockets: loader.sockets, loaderRss: loader.rssMiB };
   } finally {
     await holder.stop();
   }
@@ -151,11 +128,7 @@ async function perCollection(): Promise<{ loaderMs: Summary; iterMs: Summary; ss
 export async function run(): Promise<BenchReport> {
   const name = 'ebpf source (netproc-loader): loopback iperf3 TCP 1 KiB and UDP 64 B flood, memory, start, CPU per collection';
   const missing = [process.getuid?.() === 0 ? '' : 'root', onPath('iperf3') ? '' : 'iperf3 (apt-get install iperf3)', onPath('ss') ? '' : 'ss'].filter(Boolean);
-  try {
-    readFileSync(LOADER);
-  } catch {
-    missing.push('the engine (npm run build with clang, libbpf-dev, libelf-dev, zlib1g-dev)');
-  }
+  if (!loaderBuilt()) missing.push('the engine (npm run build with clang, libbpf-dev, libelf-dev, zlib1g-dev)');
   if (missing.length > 0) {
     console.log(`SKIPPED: missing ${missing.join(', ')}`);
     return { name, summary: [`SKIPPED: missing ${missing.join(', ')}`] };

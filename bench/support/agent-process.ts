@@ -27,8 +27,13 @@ export interface CycleReply {
     run: number;
     runLines: number;
   };
-  /** Established TCP connections the snapshot credits to the helper process. */
+  /** Established TCP connections the snapshot credits to the helper's processes. */
   helperEstablished: number;
+  /** Established TCP connections in the whole snapshot ([other] and the host's own included). */
+  allEstablished: number;
+  /** Series in the snapshot, after the --max-processes cap, and processes tracked before it. */
+  series: number;
+  trackedProcesses: number;
   up: boolean;
   errors: Record<string, number>;
   rssBytes: number;
@@ -52,10 +57,14 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
-/** `flags` are agent flags on top of the defaults, e.g. ['--procfs-fd-cache-max-age', '']. */
-export async function startAgentProcess(source: string, helperPid: number, flags: readonly string[] = []): Promise<AgentProcess> {
+/**
+ * `helperPids`: the processes holding the bench's sockets; `flags` are agent flags on top of the
+ * defaults, e.g. ['--procfs-fd-cache-max-age', ''].
+ */
+export async function startAgentProcess(source: string, helperPids: number | readonly number[], flags: readonly string[] = []): Promise<AgentProcess> {
+  const pids = typeof helperPids === 'number' ? [helperPids] : helperPids;
   // execArgv: [] keeps the bench's TypeScript loader out of the measured process.
-  const proc = fork(WORKER, [source, String(helperPid), ...flags], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(WORKER, [source, pids.join(','), ...flags], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const agent: AgentProcess = {
     source,

@@ -2,7 +2,7 @@
 // collection and memory measured for a source are that source's alone. Plain JavaScript run by
 // plain node, like the agent: no TypeScript loader in the measured process.
 // Usage (through agent-process.ts, which forks it with an IPC channel):
-//   node agent-worker.mjs SOURCE HELPER_PID [AGENT FLAGS...]
+//   node agent-worker.mjs SOURCE HELPER_PIDS [AGENT FLAGS...]   (HELPER_PIDS: one pid, or several comma-separated)
 // Requests: {kind:'cycle'} | {kind:'parse-timing', reps}; replies: {ok, reply} | {ok:false, error}.
 import { pino } from 'pino';
 import { childCpuMs, selfCpuMs } from './cpu.mjs';
@@ -16,8 +16,9 @@ const { SS_ARGS } = await import(new URL('sources/ss/source.js', DIST).href);
 
 const [source, helperPid, ...flags] = process.argv.slice(2);
 if (source === undefined || helperPid === undefined || !process.send) {
-  throw new Error('agent-worker: fork it with an IPC channel and SOURCE HELPER_PID');
+  throw new Error('agent-worker: fork it with an IPC channel and SOURCE HELPER_PIDS');
 }
+const helperPids = new Set(helperPid.split(',').map(Number));
 
 /** What the cycle that ran last asked of the host. */
 let meter = newMeter();
@@ -58,7 +59,10 @@ async function cycle() {
     wallMs,
     runSelfMs,
     calls,
-    helperEstablished: establishedOf(snapshot, Number(helperPid)),
+    helperEstablished: establishedOf(snapshot, (pid) => helperPids.has(pid)),
+    allEstablished: establishedOf(snapshot, () => true),
+    series: snapshot.processes.length,
+    trackedProcesses: snapshot.trackedProcesses,
     up: health.up,
     errors: Object.fromEntries(health.errors),
     rssBytes: process.memoryUsage().rss,
@@ -130,7 +134,12 @@ function meteredIO(real) {
   };
 }
 
-function establishedOf(snapshot, pid) {
-  const series = snapshot.processes.find((p) => p.process.pid === pid);
-  return series?.connections.find((c) => c.transport === 'tcp' && c.state === 'established')?.count ?? 0;
+/** Established TCP connections of the series whose pid passes `wanted`, summed. */
+function establishedOf(snapshot, wanted) {
+  let count = 0;
+  for (const series of snapshot.processes) {
+    if (!wanted(series.process.pid)) continue;
+    count += series.connections.find((c) => c.transport === 'tcp' && c.state === 'established')?.count ?? 0;
+  }
+  return count;
 }

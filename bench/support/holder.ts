@@ -1,4 +1,5 @@
-// Starts bench/hold-sockets.mjs and stops it again. It holds 2 x pairs established loopback sockets.
+// Starts bench/hold-sockets.mjs and stops it again. It holds 2 x pairs established loopback sockets,
+// itself or spread over `holders` processes of their own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -9,17 +10,26 @@ const SCRIPT = join(import.meta.dirname, '../hold-sockets.mjs');
 /** Descriptors the helper needs besides its sockets: stdio, libuv, V8. */
 const SPARE_FDS = 64;
 const READY_TIMEOUT_MS = 120_000;
-/** Resetting 10,000 sockets takes the helper a few seconds. */
-const STOP_TIMEOUT_MS = 15_000;
+/** Resetting 10,000 sockets takes the helper a few seconds; aborting 50,000 with ss -K about 5. */
+const STOP_TIMEOUT_MS = 30_000;
 
 export interface Holder {
+  /** The helper itself. */
   pid: number;
+  /** Its first listener's port. */
   port: number;
+  /** Every listener's port: each established socket has one of them at one end. */
+  ports: number[];
+  /** The processes that hold the sockets: the helper alone, or its `holders` children. */
+  pids: number[];
   stop(): Promise<void>;
 }
 
-export async function startHolder(pairs: number): Promise<Holder> {
-  const [command, args] = holderCommand(2 * pairs + SPARE_FDS, pairs);
+/** `holders` 0: the helper holds every socket itself; else they are spread over that many processes. */
+export async function startHolder(pairs: number, holders = 0): Promise<Holder> {
+  // With holders, the helper holds one holder's share at a time, and a pipe to each holder.
+  const fds = holders > 0 ? 2 * Math.ceil(pairs / holders) + holders + SPARE_FDS : 2 * pairs + SPARE_FDS;
+  const [command, args] = holderCommand(fds, [String(pairs), ...(holders > 0 ? [String(holders)] : [])]);
   const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -27,7 +37,7 @@ export async function startHolder(pairs: number): Promise<Holder> {
   const stop = (): Promise<void> => stopChild(proc, exited, STOP_TIMEOUT_MS);
   try {
     const ready = await readyLine(proc, () => stderr);
-    return { pid: ready.pid, port: ready.port, stop };
+    return { pid: ready.pid, port: ready.port, ports: ready.ports, pids: ready.pids, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -38,8 +48,8 @@ export async function startHolder(pairs: number): Promise<Holder> {
  * Node raises its own soft RLIMIT_NOFILE to the hard limit at startup, so up to the hard limit
  * nothing is needed. Past it, prlimit (util-linux) raises both, which takes CAP_SYS_RESOURCE.
  */
-function holderCommand(fds: number, pairs: number): [string, string[]] {
-  const node: [string, string[]] = [process.execPath, [SCRIPT, String(pairs)]];
+function holderCommand(fds: number, scriptArgs: string[]): [string, string[]] {
+  const node: [string, string[]] = [process.execPath, [SCRIPT, ...scriptArgs]];
   if (fds <= hardFdLimit()) return node;
   return ['prlimit', [`--nofile=${fds}:${fds}`, node[0], ...node[1]]];
 }
@@ -55,6 +65,8 @@ function hardFdLimit(): number {
 interface Ready {
   pid: number;
   port: number;
+  ports: number[];
+  pids: number[];
 }
 
 function readyLine(proc: ChildProcess, stderr: () => string): Promise<Ready> {

@@ -68,6 +68,8 @@ export interface ReceivedRequest {
   at: number;
   /** gRPC metadata as received, lower-cased keys, first value of each. */
   metadata: Record<string, string>;
+  /** Size of the ExportMetricsServiceRequest message as received (protobuf, after any gRPC decompression). */
+  bytes: number;
   resourceMetrics: ResourceMetrics[];
 }
 
@@ -114,7 +116,10 @@ export class OtlpReceiver {
         requestStream: false,
         responseStream: false,
         requestSerialize: (value: unknown) => Buffer.from(Request.encode(Request.fromObject(value as object)).finish()),
-        requestDeserialize: (bytes: Buffer) => Request.toObject(Request.decode(bytes), { longs: String, defaults: true, oneofs: true }),
+        requestDeserialize: (bytes: Buffer): RawRequest => ({
+          ...(Request.toObject(Request.decode(bytes), { longs: String, defaults: true, oneofs: true }) as RawRequest),
+          wireBytes: bytes.length,
+        }),
         responseSerialize: (value: unknown) => Buffer.from(Response.encode(Response.fromObject(value as object)).finish()),
         responseDeserialize: (bytes: Buffer) => Response.toObject(Response.decode(bytes)),
       },
@@ -133,7 +138,7 @@ export class OtlpReceiver {
         }
         const metadata: Record<string, string> = {};
         for (const [key, value] of Object.entries(call.metadata.getMap())) metadata[key] = String(value);
-        this.requests.push({ at: Date.now(), metadata, resourceMetrics: (call.request.resource_metrics ?? []).map(toResourceMetrics) });
+        this.requests.push({ at: Date.now(), metadata, bytes: call.request.wireBytes, resourceMetrics: (call.request.resource_metrics ?? []).map(toResourceMetrics) });
         callback(null, {});
       },
     });
@@ -294,6 +299,8 @@ interface RawResourceMetrics {
 }
 interface RawRequest {
   resource_metrics?: RawResourceMetrics[];
+  /** Added by requestDeserialize: the message's size. */
+  wireBytes: number;
 }
 
 function toResourceMetrics(raw: RawResourceMetrics): ResourceMetrics {
