@@ -8,11 +8,12 @@
 // - Without HOLDERS (or 0) this process holds every socket itself: a listener on 127.0.0.1:0 and
 //   PAIRS clients connected to it from ephemeral ports. Needs 2 x PAIRS + ~20 descriptors: start it
 //   under `prlimit --nofile=...` for large counts.
-// - With HOLDERS, the sockets are spread over HOLDERS small processes (`cat`, a few hundred KiB
-//   each; a Node process each would not fit 1,000 of them in memory): this process connects one
-//   holder's share, hands both ends to a `cat` child as its descriptors 3 and up, and closes its
-//   own copies, so each socket has exactly one owner and this process needs only one share's
-//   descriptors at a time. The child's stdin is a pipe from here: if this process dies, cat reads
+// - With HOLDERS, the 2 x PAIRS sockets are spread evenly over HOLDERS small processes (`cat`, a
+//   few hundred KiB each; a Node process each would not fit 1,000 of them in memory): this process
+//   connects enough for one holder's share, hands them to a `cat` child as its descriptors 3 and
+//   up, and closes its own copies, so each socket has exactly one owner (the two ends of a
+//   connection may have different ones) and this process needs about one share's descriptors at
+//   a time. The child's stdin is a pipe from here: if this process dies, cat reads
 //   EOF and exits, so no holder outlives it. Clients bind explicit source addresses and ports,
 //   127.213.X.Y:P with P one of PORTS_PER_ADDRESS ports above the ephemeral range
 //   (net.ipv4.ip_local_port_range), so 25,000 connections take 100 port numbers instead of
@@ -92,23 +93,32 @@ async function holdInChildren() {
   for (let i = 0; i < Math.ceil(pairs / LISTENER_PAIRS); i++) ports.push(await listen('127.0.0.1'));
   // A fresh block of source ports each run, so a previous run's leftovers cannot collide.
   const portBase = PORT_BASE_MIN + Math.floor(Math.random() * PORT_BASE_SPAN);
-  const source = (n) => {
+  const options = (n) => {
     const address = Math.floor(n / PORTS_PER_ADDRESS);
     return {
+      host: '127.0.0.1',
+      port: ports[Math.floor(n / LISTENER_PAIRS)],
       localAddress: `127.213.${1 + Math.floor(address / ADDRESSES_PER_OCTET)}.${1 + (address % ADDRESSES_PER_OCTET)}`,
       localPort: portBase + (n % PORTS_PER_ADDRESS),
     };
   };
+  // Established ends not handed over yet; both ends of a connection may go to different holders.
+  const pool = [];
+  let connected = 0;
   let established = 0;
-  let next = 0;
+  const sockets = 2 * pairs;
   for (let h = 0; h < holders; h++) {
-    const share = Math.floor(pairs / holders) + (h < pairs % holders ? 1 : 0);
-    const first = next;
-    accepted.length = 0;
-    const mine = await connectMany(share, (i) => ({ host: '127.0.0.1', port: ports[Math.floor((first + i) / LISTENER_PAIRS)], ...source(first + i) }));
-    next += share;
-    const sockets = [...mine, ...accepted];
-    const child = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore', ...sockets] });
+    const share = Math.floor(sockets / holders) + (h < sockets % holders ? 1 : 0);
+    while (pool.length < share) {
+      const n = Math.min(BATCH, pairs - connected);
+      const first = connected;
+      accepted.length = 0;
+      pool.push(...(await connectMany(n, (i) => options(first + i))), ...accepted);
+      accepted.length = 0;
+      connected += n;
+    }
+    const mine = pool.splice(0, share);
+    const child = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore', ...mine] });
     await new Promise((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', reject);
@@ -116,10 +126,9 @@ async function holdInChildren() {
     child.stdin.on('error', () => {});
     children.push(child);
     // Closing our copy only drops a reference: the socket lives on in the child, no FIN is sent.
-    for (const socket of sockets) socket.destroy();
-    established += sockets.length;
+    for (const socket of mine) socket.destroy();
+    established += mine.length;
   }
-  accepted.length = 0;
   // Accepted sockets keep their listener's port, so it stays ours after the listeners close.
   for (const server of servers) server.close();
   return { port: ports[0], ports, pids: children.map((c) => c.pid), established };

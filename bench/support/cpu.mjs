@@ -31,6 +31,16 @@ export function processCpuMs(pid) {
   return ticksMs(stat, UTIME_AFTER_COMM);
 }
 
+export function processWithChildrenCpuMs(pid) {
+  let stat;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  return ticksMs(stat, UTIME_AFTER_COMM) + ticksMs(stat, CUTIME_AFTER_COMM);
+}
+
 export function selfCpuMs() {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;

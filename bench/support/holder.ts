@@ -9,6 +9,8 @@ import { stopChild } from './stop.js';
 const SCRIPT = join(import.meta.dirname, '../hold-sockets.mjs');
 /** Descriptors the helper needs besides its sockets: stdio, libuv, V8. */
 const SPARE_FDS = 64;
+/** With holders: the ends of one batch of connections (hold-sockets.mjs BATCH) not handed over yet. */
+const CONNECT_BATCH_FDS = 2 * 250;
 const READY_TIMEOUT_MS = 120_000;
 /** Resetting 10,000 sockets takes the helper a few seconds; aborting 50,000 with ss -K about 5. */
 const STOP_TIMEOUT_MS = 30_000;
@@ -28,7 +30,7 @@ export interface Holder {
 /** `holders` 0: the helper holds every socket itself; else they are spread over that many processes. */
 export async function startHolder(pairs: number, holders = 0): Promise<Holder> {
   // With holders, the helper holds one holder's share at a time, and a pipe to each holder.
-  const fds = holders > 0 ? 2 * Math.ceil(pairs / holders) + holders + SPARE_FDS : 2 * pairs + SPARE_FDS;
+  const fds = holders > 0 ? Math.ceil((2 * pairs) / holders) + CONNECT_BATCH_FDS + holders + SPARE_FDS : 2 * pairs + SPARE_FDS;
   const [command, args] = holderCommand(fds, [String(pairs), ...(holders > 0 ? [String(holders)] : [])]);
   const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
