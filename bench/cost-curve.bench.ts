@@ -33,6 +33,8 @@ const WARMUP = positiveInt('BENCH_WARMUP', 2);
 const LOADER_INTERVALS = positiveInt('BENCH_CURVE_LOADER_INTERVALS', 8);
 /** OTLP exports (and collection intervals) the whole agent runs per size before it is measured. */
 const EXPORTS = positiveInt('BENCH_CURVE_EXPORTS', 3);
+/** Node options for a second run of the whole agent at each size, e.g. --max-semi-space-size=8 (an A/B). */
+const AGENT_NODE_OPTIONS = process.env.BENCH_AGENT_NODE_OPTIONS ?? '';
 const SCRAPES = 5;
 const AGENT_INTERVAL_S = 5;
 const AGENT_STOP_TIMEOUT_MS = 15_000;
@@ -51,7 +53,8 @@ interface Point {
   /** procfs with every fd link read (the cycle that refreshes the fd cache, or the cache off). */
   procfsWhole: Cost;
   loader?: LoaderCycles;
-  agent: WholeAgent;
+  /** The whole agent as shipped, then (with BENCH_AGENT_NODE_OPTIONS) with those node options. */
+  agents: WholeAgent[];
   workerRssMiB: { ss: number; procfs: number };
   loadBefore: number;
   loadAfter: number;
@@ -65,6 +68,7 @@ interface Cost {
 }
 
 interface WholeAgent {
+  nodeOptions: string;
   sources: string;
   rssMiB: number;
   hwmMiB: number;
@@ -144,7 +148,9 @@ async function measure(sockets: number, holders: number): Promise<Point> {
     await Promise.all(workers.splice(0).map((w) => w.stop()));
 
     const loader = loaderBuilt() ? await loaderCycles(LOADER_INTERVALS) : undefined;
-    const agent = await wholeAgent();
+    const agents: WholeAgent[] = [];
+    for (const options of ['', ...(AGENT_NODE_OPTIONS ? [AGENT_NODE_OPTIONS] : [])]) agents.push(await wholeAgent(options));
+    const agent = agents[0]!;
     const point: Point = {
       holders,
       sockets,
@@ -154,7 +160,7 @@ async function measure(sockets: number, holders: number): Promise<Point> {
       procfs: cost(samples.procfs),
       procfsWhole: cost(samples.procfsWhole),
       ...(loader ? { loader } : {}),
-      agent,
+      agents,
       workerRssMiB,
       loadBefore,
       loadAfter,
@@ -201,11 +207,12 @@ function checkSeen(name: string, reply: CycleReply, expected: number): void {
 }
 
 /** The agent as shipped, default sources, both exporters: RSS, CPU per interval, scrape and export sizes. */
-async function wholeAgent(): Promise<WholeAgent> {
+async function wholeAgent(nodeOptions: string): Promise<WholeAgent> {
   const receiver = await new OtlpReceiver().start();
   let agent: AgentUnderTest | undefined;
   try {
-    agent = await startAgent(['--interval', `${AGENT_INTERVAL_S}s`, '--otlp-endpoint', receiver.endpoint, '--otlp-interval', `${AGENT_INTERVAL_S}s`]);
+    const args = ['--interval', `${AGENT_INTERVAL_S}s`, '--otlp-endpoint', receiver.endpoint, '--otlp-interval', `${AGENT_INTERVAL_S}s`];
+    agent = await startAgent(args, nodeOptions ? { NODE_OPTIONS: nodeOptions } : {});
     const a = agent;
     await eventually(async () => ((await fetch(`http://127.0.0.1:${a.port}/readyz`)).status === 200 ? true : undefined), 120_000, 'the agent to be ready');
     // From the first export on, EXPORTS more: that many collection intervals, all at full size.
@@ -231,6 +238,7 @@ async function wholeAgent(): Promise<WholeAgent> {
     const lines = text.split('\n');
     const exports = receiver.requests.slice(firstCounted);
     return {
+      nodeOptions,
       sources: selected.sort().join(' ') || '(none)',
       rssMiB: kb('VmRSS') / 1024,
       hwmMiB: kb('VmHWM') / 1024,
@@ -290,22 +298,25 @@ function printTables(points: readonly Point[]): void {
   console.log(`The whole agent (default sources, --interval ${AGENT_INTERVAL_S}s, Prometheus + OTLP), after ${EXPORTS} exports at the size`);
   console.log(
     formatTable(
-      ['holders', 'sockets', 'RSS MiB', 'peak MiB', 'CPU ms/interval', '/metrics bytes', 'samples', 'scrape ms', 'OTLP bytes/export', 'worker RSS ss/procfs'],
-      points.map((p) => [
-        String(p.holders),
-        String(p.sockets),
-        p.agent.rssMiB.toFixed(0),
-        p.agent.hwmMiB.toFixed(0),
-        ms(p.agent.cpuPerIntervalMs),
-        String(p.agent.metricsBytes),
-        String(p.agent.metricsSeries),
-        ms(p.agent.scrapeMs),
-        String(p.agent.otlpBytes),
-        `${p.workerRssMiB.ss.toFixed(0)}/${p.workerRssMiB.procfs.toFixed(0)}`,
-      ]),
+      ['holders', 'sockets', 'node options', 'RSS MiB', 'peak MiB', 'CPU ms/interval', '/metrics bytes', 'samples', 'scrape ms', 'OTLP bytes/export', 'worker RSS ss/procfs'],
+      points.flatMap((p) =>
+        p.agents.map((a) => [
+          String(p.holders),
+          String(p.sockets),
+          a.nodeOptions || '(none)',
+          a.rssMiB.toFixed(0),
+          a.hwmMiB.toFixed(0),
+          ms(a.cpuPerIntervalMs),
+          String(a.metricsBytes),
+          String(a.metricsSeries),
+          ms(a.scrapeMs),
+          String(a.otlpBytes),
+          `${p.workerRssMiB.ss.toFixed(0)}/${p.workerRssMiB.procfs.toFixed(0)}`,
+        ]),
+      ),
     ),
   );
-  const sources = [...new Set(points.map((p) => p.agent.sources))];
+  const sources = [...new Set(points.flatMap((p) => p.agents.map((a) => a.sources)))];
   console.log(`sources serving the whole agent's families (source:family): ${sources.join(' | ')}`);
   console.log();
   console.log('CPU per socket on the host, µs (host sockets: every TCP/UDP socket each variant reads)');
@@ -344,8 +355,13 @@ function goals(points: readonly Point[]): string[] {
       );
     }
     if (p.sockets === 50_000 && p.holders === 1000) {
-      const mb = (p.agent.rssMiB * 2 ** 20) / 1e6;
-      lines.push(`50000 sockets / 1000 holders: agent RSS ${mb.toFixed(0)} MB (peak ${((p.agent.hwmMiB * 2 ** 20) / 1e6).toFixed(0)} MB), goal <= ${GOALS.rss50kMB} MB: ${verdict(mb <= GOALS.rss50kMB)}`);
+      for (const a of p.agents) {
+        const mb = (a.rssMiB * 2 ** 20) / 1e6;
+        lines.push(
+          `50000 sockets / 1000 holders: agent RSS ${mb.toFixed(0)} MB (peak ${((a.hwmMiB * 2 ** 20) / 1e6).toFixed(0)} MB)` +
+            `${a.nodeOptions ? ` with NODE_OPTIONS=${a.nodeOptions}` : ''}, goal <= ${GOALS.rss50kMB} MB: ${verdict(mb <= GOALS.rss50kMB)}`,
+        );
+      }
     }
   }
   for (const holders of HOLDERS) {
