@@ -46,6 +46,13 @@ export class Aggregator {
   private readonly kernel: ProcessEntry;
   private readonly top: TopN;
   private cycle = 0;
+  /**
+   * The last process tracked under each PID, kept until the exit retention has passed since it was
+   * dropped. An event source reports the packets of a process's last moments (the FIN and RST of a
+   * killed client) after the process is gone; those bytes go to its series, not to a second series
+   * with the same labels, which /metrics would show as a duplicate whose value looks like a reset.
+   */
+  private readonly lastByPid = new Map<number, { identity: ProcessIdentity; droppedMs?: number }>();
 
   constructor(
     private readonly resolver: ProcessResolver,
@@ -122,6 +129,9 @@ export class Aggregator {
       this.top.fold(group);
       this.foldedSeries++;
     }
+    for (const [pid, last] of this.lastByPid) {
+      if (last.droppedMs !== undefined && now - last.droppedMs > (this.options.exitRetentionMs ?? 0)) this.lastByPid.delete(pid);
+    }
     const others = [...this.groups.values()].filter((group) => group !== kernel);
     const { top, other } = this.top.select(others, this.options.maxProcesses);
     const processes = [kernel, ...top].map((group) => group.series());
@@ -158,6 +168,8 @@ export class Aggregator {
   private drop(entry: ProcessEntry): void {
     this.groupFor(entry, this.options.now()); // what was credited since the last snapshot
     this.entries.delete(entry.identity.key);
+    const last = this.lastByPid.get(entry.identity.pid);
+    if (last?.identity.key === entry.identity.key) last.droppedMs = this.options.now();
     this.foldedProcesses++;
   }
 
@@ -200,6 +212,7 @@ export class Aggregator {
     if (!entry) {
       entry = new ProcessEntry(identity);
       this.entries.set(identity.key, entry);
+      if (identity.pid > 0) this.lastByPid.set(identity.pid, { identity });
     }
     return entry;
   }
@@ -234,7 +247,7 @@ export class Aggregator {
   private async creditIncrements(increments: readonly Increment[], bytes: boolean, packets: boolean): Promise<void> {
     const identities = await Promise.all(increments.map((inc) => (inc.pid > 0 ? this.resolver.resolve(inc.pid) : undefined)));
     increments.forEach((inc, i) => {
-      const identity = identities[i] ?? this.departed(inc);
+      const identity = identities[i] ?? (inc.pid > 0 ? this.lastByPid.get(inc.pid)?.identity : undefined) ?? this.departed(inc);
       const entry = identity ? this.entryFor(identity) : this.kernel;
       entry.credit(inc.transport, inc, bytes, packets);
     });

@@ -134,6 +134,23 @@ describe('Aggregator', () => {
     expect(byPid(snap, 0)!.traffic).toEqual([{ transport: 'tcp', bytes: { rx: 10, tx: 20 }, packets: { rx: 1, tx: 2 }, retransmittedSegments: 1 }]);
   });
 
+  it('credits increments of an exited process to its own series, during and after its retention, not to a second series with its labels', async () => {
+    // nethogs or ebpf reports the FIN and RST of a killed client a refresh later, when /proc has no such PID.
+    const resolver = await ProcessResolver.create(host, '/proc');
+    agg = new Aggregator(resolver, { retainCycles: 2, maxProcesses: 0, startTimeMs: 5, now: host.now, exitRetentionMs: 120_000 });
+    host.startProcess(42, 'client');
+    await incrementCycle([inc(42)]);
+    host.exit(42);
+    await incrementCycle([inc(42)]); // retained
+    await incrementCycle([]);
+    await incrementCycle([]); // dropped; its series is still exported (exit retention)
+    const snap = await incrementCycle([inc(42)]);
+    const series = snap.processes.filter((p) => p.process.pid === 42);
+    expect(series).toHaveLength(1);
+    expect(series[0]!.process.name).toBe('client');
+    expect(tcpBytes(series[0])).toEqual({ rx: 30, tx: 60 });
+  });
+
   it('sums retransmitted segments per process, monotonic, and only under the packets family', async () => {
     host.startProcess(10, 'sender');
     await incrementCycle([inc(10, 3)]);
