@@ -30,6 +30,8 @@ export class Generation {
   ready: () => void = () => undefined;
   /** When the child last printed a line on stdout (io.now()). */
   lastOutputMs = 0;
+  /** When the child last printed a line that shows it at work (see LaunchSpec.isProgress). */
+  lastProgressMs = 0;
   /** See LaunchSpec.silentLimitMs. */
   silentLimitMs: number | undefined;
 
@@ -65,6 +67,11 @@ export interface LaunchSpec {
    * child's own print intervals.
    */
   silentLimitMs?: number;
+  /**
+   * A stdout line that shows the child at work, for the silent limit (default: any line). A child
+   * that prints only garbage for the silent limit reports nothing, as a silent one does.
+   */
+  isProgress?(line: string): boolean;
   messages: { exited: string; timedOut: string };
 }
 
@@ -75,11 +82,19 @@ export class StreamingChild {
   /** Kinds of message logged in the current outage of each; see said(). */
   private readonly logged = new Set<string>();
   private readonly seen = new Set<string>();
+  /** When each kind in `logged` was last seen (io.now()). */
+  private readonly lastSeenMs = new Map<string, number>();
 
+  /**
+   * `quietMs`: how long a kind of message must be absent for its outage to end (see said()); a
+   * child that prints once per period longer than the collection interval needs a few periods, or
+   * a drain between two of its prints would end an outage that goes on.
+   */
   constructor(
     private readonly io: HostIO,
     private readonly logger: Logger,
     private readonly source: string,
+    private readonly quietMs = 0,
   ) {}
 
   /** Why the current child is not running, or undefined while it runs. */
@@ -87,9 +102,12 @@ export class StreamingChild {
     const current = this.current;
     if (!current) return 'not started';
     if (current.exitReason !== undefined) return current.exitReason;
-    const silentMs = this.io.now() - current.lastOutputMs;
+    const silentMs = this.io.now() - current.lastProgressMs;
     if (current.silentLimitMs !== undefined && silentMs > current.silentLimitMs) {
-      return `${this.source}'s child printed nothing for ${Math.round(silentMs / 1000)} s: it is stopped or hung`;
+      const seconds = Math.round(silentMs / 1000);
+      return current.lastOutputMs > current.lastProgressMs
+        ? `${this.source}'s child printed nothing usable for ${seconds} s, only lines that could not be read`
+        : `${this.source}'s child printed nothing for ${seconds} s: it is stopped or hung`;
     }
     return undefined;
   }
@@ -102,7 +120,7 @@ export class StreamingChild {
   async launch(spec: LaunchSpec): Promise<Generation> {
     const generation = new Generation();
     generation.silentLimitMs = spec.silentLimitMs;
-    generation.lastOutputMs = this.io.now();
+    generation.lastOutputMs = generation.lastProgressMs = this.io.now();
     const ready = new Promise<void>((resolve) => (generation.ready = resolve));
     const [file, args] = spec.pdeathsig
       ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', spec.file, ...spec.args]]
@@ -115,6 +133,7 @@ export class StreamingChild {
       stdinPipe: spec.stdinPipe ?? false,
       onStdout: (line) => {
         generation.lastOutputMs = this.io.now();
+        if (spec.isProgress?.(line) ?? true) generation.lastProgressMs = generation.lastOutputMs;
         spec.onStdout(line, generation);
       },
       onStderr: (line) => {
@@ -150,20 +169,31 @@ export class StreamingChild {
     } finally {
       clearTimeout(timer);
     }
-    generation.lastOutputMs = this.io.now();
+    generation.lastOutputMs = generation.lastProgressMs = this.io.now();
     return generation;
   }
 
   /**
    * A message the child printed, counted under `kind` in its generation and logged the first
-   * time the kind shows up in an outage: an outage of a kind ends with a drain that saw none.
+   * time the kind shows up in an outage: an outage of a kind ends with a drain that saw none,
+   * once none has been seen for quietMs.
    */
   said(generation: Generation, kind: string, message: string): void {
+    this.countAndLogOnce(generation, kind, `${this.source} child said: ${boundMessage(message, MAX_LOGGED_MESSAGE)}`);
+  }
+
+  /** A stdout line the source could not read: counted as a `parse` error, and logged as said() logs. */
+  unreadable(generation: Generation, line: string): void {
+    this.countAndLogOnce(generation, 'parse', `${this.source} printed lines it could not read, such as: ${boundMessage(line, MAX_LOGGED_MESSAGE)}`);
+  }
+
+  private countAndLogOnce(generation: Generation, kind: string, message: string): void {
     generation.count(kind);
     this.seen.add(kind);
+    this.lastSeenMs.set(kind, this.io.now());
     if (this.logged.has(kind)) return;
     this.logged.add(kind);
-    this.logger.warn({ source: this.source, kind }, `${this.source} child said: ${boundMessage(message, MAX_LOGGED_MESSAGE)}`);
+    this.logger.warn({ source: this.source, kind }, message);
   }
 
   /** The increments and errors of every generation since the last drain. */
@@ -179,7 +209,12 @@ export class StreamingChild {
       generation.errors = {};
     }
     this.generations = this.generations.filter((g) => g === this.current || g.exitReason === undefined);
-    for (const kind of this.logged) if (!this.seen.has(kind)) this.logged.delete(kind);
+    const now = this.io.now();
+    for (const kind of this.logged) {
+      if (this.seen.has(kind) || now - (this.lastSeenMs.get(kind) ?? 0) < this.quietMs) continue;
+      this.logged.delete(kind);
+      this.lastSeenMs.delete(kind);
+    }
     this.seen.clear();
     return { increments, errors };
   }

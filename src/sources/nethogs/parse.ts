@@ -140,7 +140,9 @@ export type RefreshEvent =
   | { kind: 'block'; lines: ProcessLine[]; clean: boolean }
   | { kind: 'message'; messageKind: MessageKind; message: string }
   /** A line that could not be used: garbled, or a process line outside any block. */
-  | { kind: 'skipped'; reason: 'garbled' | 'stray' };
+  | { kind: 'skipped'; reason: 'stray' }
+  /** A line that could not be read, bounded and with control characters replaced. */
+  | { kind: 'skipped'; reason: 'garbled'; text: string };
 
 /** Counts of what was skipped, since construction. */
 export interface SkipCounts {
@@ -189,7 +191,7 @@ export class RefreshAssembler {
       case 'garbled':
         this.skipped.garbled++;
         this.clean = false;
-        return [{ kind: 'skipped', reason: 'garbled' }];
+        return [{ kind: 'skipped', reason: 'garbled', text: parsed.text }];
       case 'unknown-connection':
         this.skipped.unknownConnections++;
         return [];

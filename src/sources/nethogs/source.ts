@@ -61,7 +61,9 @@ interface Reader {
 export function createNethogsSource(ctx: SourceContext<Settings>): SourceBehaviour {
   const { io, settings } = ctx;
   const refresh = refreshSeconds(settings.refresh);
-  const child = new StreamingChild(io, ctx.logger, 'nethogs');
+  // nethogs prints once per refresh, a drain may fall between two: a message's outage ends after
+  // three refreshes without it.
+  const child = new StreamingChild(io, ctx.logger, 'nethogs', 3 * refresh * 1000);
   let current: Generation | undefined;
   let startedAtMs = 0;
   /** Set while a planned restart replaces the child; collect() does not report it as a failure. */
@@ -73,7 +75,8 @@ export function createNethogsSource(ctx: SourceContext<Settings>): SourceBehavio
       else if (event.kind === 'block') {
         generation.add(reader.tracker.apply(event.lines, event.clean));
         restartWhenDue(generation, reader);
-      } else if (event.kind === 'skipped') generation.count('parse');
+      } else if (event.kind === 'skipped' && event.reason === 'garbled') child.unreadable(generation, event.text);
+      else if (event.kind === 'skipped') generation.count('parse');
       else child.said(generation, event.messageKind, event.message);
     }
   };
@@ -96,8 +99,10 @@ export function createNethogsSource(ctx: SourceContext<Settings>): SourceBehavio
       onStdout: (line, generation) => apply(generation, reader, reader.assembler.line(line)),
       onStderr,
       readyTimeoutMs: timeoutMs,
-      // nethogs -t prints a "Refreshing:" line every refresh, traffic or not.
+      // nethogs -t prints a "Refreshing:" line every refresh, traffic or not: without one, it
+      // reports nothing, whether it prints garbage or nothing at all.
       silentLimitMs: Math.max(SILENT_LIMIT_MIN_MS, 5 * refresh * 1000),
+      isProgress: (line) => parseNethogsLine(line).kind === 'refresh',
       messages: {
         exited: 'nethogs exited before its first refresh',
         timedOut: `nethogs printed no refresh within ${timeoutMs / 1000}s`,
