@@ -20,7 +20,7 @@ const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: '
 
 /**
  * `slot` (1..250) keeps the names and the 10.213.<slot>.0/30 subnet of concurrent tests apart.
- * Slots in use: 21 netns, 31 fleet-churn, 41-42 nethogs, 51-52 pods, 61-62 ebpf-tcp.
+ * Slots in use: 21 netns, 31 fleet-churn, 41-42 nethogs, 51-52 pods, 61-62 ebpf-tcp, 71 nethogs faults.
  * Two files that run at once with one slot would route each other's traffic, so a slot whose subnet is
  * already on a link fails here, by name, instead of as a refused connection somewhere later.
  */
