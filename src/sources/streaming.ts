@@ -32,6 +32,8 @@ export class Generation {
   lastOutputMs = 0;
   /** When the child last printed a line that shows it at work (see LaunchSpec.isProgress). */
   lastProgressMs = 0;
+  /** When the child last printed a line the source could not read (see StreamingChild.unreadable). */
+  lastUnreadableMs = -Infinity;
   /** See LaunchSpec.silentLimitMs. */
   silentLimitMs: number | undefined;
 
@@ -105,7 +107,7 @@ export class StreamingChild {
     const silentMs = this.io.now() - current.lastProgressMs;
     if (current.silentLimitMs !== undefined && silentMs > current.silentLimitMs) {
       const seconds = Math.round(silentMs / 1000);
-      return current.lastOutputMs > current.lastProgressMs
+      return current.lastUnreadableMs > current.lastProgressMs
         ? `${this.source}'s child printed nothing usable for ${seconds} s, only lines that could not be read`
         : `${this.source}'s child printed nothing for ${seconds} s: it is stopped or hung`;
     }
@@ -184,6 +186,7 @@ export class StreamingChild {
 
   /** A stdout line the source could not read: counted as a `parse` error, and logged as said() logs. */
   unreadable(generation: Generation, line: string): void {
+    generation.lastUnreadableMs = this.io.now();
     this.countAndLogOnce(generation, 'parse', `${this.source} printed lines it could not read, such as: ${boundMessage(line, MAX_LOGGED_MESSAGE)}`);
   }
 
