@@ -1,6 +1,6 @@
 // Builds the configuration from, in rising precedence: defaults, the config file, NETPROC_* env, flags.
 // Any problem is a ConfigError with one line that names the key; the CLI exits 2 on it.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import convict from 'convict';
 import { LineCounter, parseDocument } from 'yaml';
@@ -82,10 +82,12 @@ export function loadInvocation(
   if (parsed.values.help) command = 'help';
   if (parsed.values.version) command = 'version';
 
-  const config = convict(forConvict(tree, sourcesFormat(definitions)) as convict.Schema<unknown>, { args: lastFlagWins(parsed.tokens ?? []), env });
+  // The file first: a file that cannot be read or parsed is refused before the schema is built
+  // (convict's copy of it takes most of a load's time).
   const configFile = (parsed.values.config as string | undefined) ?? env.NETPROC_CONFIG;
+  const values = configFile === undefined ? undefined : readConfigFile(configFile);
+  const config = convict(forConvict(tree, sourcesFormat(definitions)) as convict.Schema<unknown>, { args: lastFlagWins(parsed.tokens ?? []), env });
   if (configFile !== undefined) {
-    const values = readConfigFile(configFile);
     try {
       config.load(values);
     } catch (err) {
@@ -152,9 +154,14 @@ function readConfigFile(path: string): object {
 function readBounded(path: string, max: number): string {
   const fd = openSync(path, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(max + 1);
+    // A regular file's size, plus one byte to see it end; a device or a pipe says 0: read on.
+    const { size } = fstatSync(fd);
+    let buffer = Buffer.allocUnsafe(Math.min(max, size > 0 ? size : 64 * 1024) + 1);
     let length = 0;
-    for (let n; length <= max && (n = readSync(fd, buffer, length, max + 1 - length, null)) > 0; ) length += n;
+    for (let n; length <= max && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) {
+      length += n;
+      if (length === buffer.length && length <= max) buffer = Buffer.concat([buffer], Math.min(2 * buffer.length, max + 1));
+    }
     if (length > max) throw new ConfigError(`config: ${JSON.stringify(path)} is larger than ${max / 1024} KiB: not a configuration file`);
     return buffer.toString('utf8', 0, length);
   } finally {
