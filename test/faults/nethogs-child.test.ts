@@ -175,6 +175,7 @@ describe.skipIf(missing('faults-nethogs', 'root', 'nethogs', 'ip', 'setpriv'))('
       const kernel = trafficOf(watcher.latest, 0, 'tcp').txBytes;
       throw new Error(`${(err as Error).message}: pid ${sender.pid} at ${last} B, expected ${expected} (payload ${PAYLOAD} + ${wire.txPackets} packets x ${HEADERS_PER_PACKET}); [kernel] (what nethogs could not attribute) at ${kernel} B`);
     }
+    console.log(`nethogs ${what}: ${last} B counted, ${expected} on the wire (${(last / expected).toFixed(4)})`);
     return { pid: sender.pid, tx: last };
   }
 
