@@ -54,7 +54,7 @@ EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The README's start command. The DaemonSet keeps it and passes its config through NETPROC_CONFIG.
-CMD ["node", "dist/cli.js", "run"]
+CMD ["node", "--max-semi-space-size=8", "dist/cli.js", "run"]
 
 FROM base AS nonroot
 # libcap2-bin only for setcap, removed again. +ep: effective at exec, as neither node nor ss asks for

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { REPO } from '../helpers/processes.js';
+import { AGENT_NODE_FLAGS, REPO } from '../helpers/processes.js';
 import { kustomizeBuild } from './kustomize.js';
 
 interface Instruction {
@@ -126,7 +126,8 @@ describe('Dockerfile', () => {
   it('runs the README\'s start command by default', () => {
     const cmd = runtimeInstructions.filter((i) => i.op === 'CMD').at(-1)!;
     expect((JSON.parse(cmd.args) as string[]).join(' ')).toBe(pkg.scripts.start);
-    expect(pkg.scripts.start).toBe('node dist/cli.js run');
+    // With the Node flags the tests run the agent with (helpers/processes.ts).
+    expect(pkg.scripts.start).toBe(['node', ...AGENT_NODE_FLAGS, 'dist/cli.js', 'run'].join(' '));
     expect(readFileSync(join(REPO, 'README.md'), 'utf8')).toContain(pkg.scripts.start);
     expect(runtimeInstructions.filter((i) => i.op === 'WORKDIR').at(-1)!.args).toBe('/opt/netproc-agent');
   });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { capabilitiesFor } from '../../src/sources/registry.js';
-import { CLI, REPO } from '../helpers/processes.js';
+import { AGENT_NODE_FLAGS, CLI, REPO } from '../helpers/processes.js';
 import { missing } from '../helpers/requirements.js';
 import { kustomizeBuild } from './kustomize.js';
 
@@ -68,7 +68,8 @@ describe('systemd unit', () => {
 
   it('starts the README\'s start command from the install directory, with the config file', () => {
     const { scripts } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } };
-    expect(scripts.start).toBe('node dist/cli.js run');
+    // With the Node flags the tests run the agent with (helpers/processes.ts).
+    expect(scripts.start).toBe(['node', ...AGENT_NODE_FLAGS, 'dist/cli.js', 'run'].join(' '));
     expect(readFileSync(join(REPO, 'README.md'), 'utf8')).toContain(scripts.start);
     expect(one('WorkingDirectory')).toBe('/opt/netproc-agent');
     const [node, ...args] = one('ExecStart').split(/\s+/);

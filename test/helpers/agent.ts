@@ -1,5 +1,5 @@
 // Runs the built agent (dist/cli.js) on a loopback port picked by the kernel, and scrapes it.
-import { CLI, start, type Child } from './processes.js';
+import { AGENT_NODE_FLAGS, CLI, start, type Child } from './processes.js';
 import { parsePrometheusText, valueOf, type Sample } from './prometheus-text.js';
 
 export interface AgentUnderTest {
@@ -13,7 +13,7 @@ export interface AgentUnderTest {
 
 /** `wrapper` runs the agent through another program, e.g. setpriv, which execs into it. */
 export async function startAgent(args: readonly string[], env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = []): Promise<AgentUnderTest> {
-  const command = [...wrapper, process.execPath, CLI, 'run', '--prometheus-host', '127.0.0.1', '--prometheus-port', '0', ...args];
+  const command = [...wrapper, process.execPath, ...AGENT_NODE_FLAGS, CLI, 'run', '--prometheus-host', '127.0.0.1', '--prometheus-port', '0', ...args];
   const child = start(command[0]!, command.slice(1), { env });
   const port = await new Promise<number>((resolve, reject) => {
     const deadline = setTimeout(() => reject(new Error(`agent did not listen; stderr: ${child.stderr()}`)), 30_000);

@@ -7,6 +7,11 @@ import { join } from 'node:path';
 export const REPO = join(import.meta.dirname, '../..');
 export const PEER = join(import.meta.dirname, 'peer.mjs');
 export const CLI = join(import.meta.dirname, '../../dist/cli.js');
+/**
+ * The Node flags the agent ships with (npm start, the Docker image's CMD, the systemd unit; the
+ * deploy tests check they agree), so tests measure the agent as it runs in production.
+ */
+export const AGENT_NODE_FLAGS = ['--max-semi-space-size=8'] as const;
 
 /** Every number a peer reports (see peer.mjs). */
 export type PeerEvent = Record<'port' | 'sent' | 'open' | 'done' | 'received' | 'closed' | 'datagrams' | 'bytes' | 'exchanged', number>;

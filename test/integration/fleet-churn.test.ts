@@ -250,11 +250,12 @@ describe.skipIf(missing('fleet-churn', 'root', 'ip', 'ss', 'prometheus'))('churn
     expect.soft(rssAfter.executable.after / rssAfter.executable.before, `executable: RSS ${JSON.stringify(rssAfter.executable)} KiB`).toBeLessThanOrEqual(1.1);
   }, 600_000);
 
-  // Not asserted: the pid-mode agent's RSS after the churn. Over five runs of 2,000 clients it came
-  // back (101 -> 92 MB, 101 -> 106 MB) or stayed at about 1.5 times its baseline (102 -> 155 MB) for
-  // the 60 s allowed, while the executable-mode agent's came back every time and the JS heap does not
-  // grow (10,000 churned processes through the aggregator, the producer and the Prometheus serializer
-  // leave heapUsed at 14.1 -> 14.3 MB after a forced GC). An it.fails marker failed whenever the RSS
-  // did come back, so the figure is printed (pid.rssKiB above) and the open question is in
-  // docs/reliability.md, instead of an assertion whose outcome depends on the run.
+  // Not asserted: the pid-mode agent's RSS after the churn. Before the agent shipped with
+  // --max-semi-space-size=8 (docs/reliability.md, "Memory after a burst"), either agent's RSS
+  // came back (101 -> 92 MB) or stayed at about 1.5 times its baseline (102 -> 155 MB) for the 60 s
+  // allowed, depending on when V8 shrank its young generation, while the JS heap did not grow; an
+  // it.fails marker on the pid mode failed whenever it came back. With the flag, on a quiet machine:
+  // pid 101 -> 111 MB (+9.7%), executable 102 -> 109 MB (+6%). The executable mode is asserted
+  // above; the pid mode, this close to the bound, is printed (pid.rssKiB) rather than asserted.
+
 });
