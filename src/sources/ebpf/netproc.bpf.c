@@ -62,6 +62,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "records.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -81,14 +82,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define TCP_CLOSE 7
 #define TCP_LAST_ACK 9
 
-/* Metrics, in this order everywhere (records, map values, storage). */
-#define M_RX_BYTES 0
-#define M_TX_BYTES 1
-#define M_RX_PKTS 2
-#define M_TX_PKTS 3
-#define M_RETRANS 4
-#define NMETRICS 5
-
 /* Storage flags. */
 #define F_BORN 1     /* created at SYN_SENT/SYN_RECV/sock_create: counted from zero */
 #define F_BASELINE 2 /* first seen by the iterator: existed before load */
@@ -97,17 +90,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define TCP_FIN_WAIT2 5
 #define TCP_CLOSING 11
-
-/* stats[] indexes, read by the loader. */
-#define S_SOCKETS 0       /* sockets visited by the iterator (cumulative) */
-#define S_CLOSED 1        /* sockets charged at close (cumulative) */
-#define S_ACC_OVERFLOW 2  /* closed-increment hash full: increment lost */
-#define S_UDP_DROPS 4     /* UDP datagrams taken back (receive buffer full) */
-#define S_NOOWNER 5       /* sockets closed with no known owner (charged to tgid 0) */
-#define S_SOCK_OVERFLOW 6 /* socks hash full: socket not tracked */
-#define S_STALE 7         /* stale entry of a freed socket replaced */
-#define S_UNTRACKED 8     /* UDP skbs of sockets without an entry (kernel sockets) */
-#define S_MAX 16
 
 struct sk_val {
 	__u32 owner; /* tgid, 0 = unknown */
@@ -136,40 +118,13 @@ struct {
 	__type(value, __u32);
 } sk_map SEC(".maps");
 
-struct acc_key {
-	__u32 tgid;
-	__u16 proto;
-	__u16 epoch;
-};
-
-struct acc_val {
-	__s64 d[NMETRICS];
-	char comm[16];
-};
-
 /* Closed-socket (and, in counters-udp-tp, UDP per-call) increments; two epochs. */
-#define ACC_ENTRIES 16384
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ACC_ENTRIES);
 	__type(key, struct acc_key);
 	__type(value, struct acc_val);
 } acc SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, S_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-/* ctl[0] = current epoch (0/1), written by the loader. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} ctl SEC(".maps");
 
 /* Set by the loader before load: 1 = UDP counted by cgroup_skb into `socks` (variant
  * counters), 0 = UDP charged per call by the sock_*_length tracepoints (counters-udp-tp). */

@@ -51,6 +51,7 @@
 #include <asm/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "records.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -58,50 +59,12 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_UDP 17
 #define MSG_PEEK 0x2
 
-/* Metrics, in netproc.bpf.c's order. */
-#define M_RX_BYTES 0
-#define M_TX_BYTES 1
-#define M_RX_PKTS 2
-#define M_TX_PKTS 3
-#define NMETRICS 5
-
-/* stats[] indexes, as in netproc.bpf.c (the loader reads them the same way). */
-#define S_ACC_OVERFLOW 2
-#define S_MAX 16
-
-struct acc_key {
-	__u32 tgid;
-	__u16 proto;
-	__u16 epoch;
-};
-
-struct acc_val {
-	__s64 d[NMETRICS];
-	char comm[16];
-};
-
-#define ACC_ENTRIES 16384
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, ACC_ENTRIES);
 	__type(key, struct acc_key);
 	__type(value, struct acc_val);
 } acc SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, S_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-/* ctl[0] = current epoch (0/1), written by the loader. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} ctl SEC(".maps");
 
 /* The tcp_recvmsg call a thread is in: its socket, what was charged so far, whether it peeks.
  * LRU: an entry is left behind by every call (nothing runs at its return). */
