@@ -21,24 +21,23 @@ export function childCpuMs() {
   return ticksMs(readFileSync('/proc/self/stat', 'utf8'), CUTIME_AFTER_COMM);
 }
 
-export function processCpuMs(pid) {
-  let stat;
+/** /proc/PID/stat, or undefined once the process is gone. */
+function statOf(pid) {
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    return 0;
+    return undefined;
   }
-  return ticksMs(stat, UTIME_AFTER_COMM);
+}
+
+export function processCpuMs(pid) {
+  const stat = statOf(pid);
+  return stat === undefined ? 0 : ticksMs(stat, UTIME_AFTER_COMM);
 }
 
 export function processWithChildrenCpuMs(pid) {
-  let stat;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return 0;
-  }
-  return ticksMs(stat, UTIME_AFTER_COMM) + ticksMs(stat, CUTIME_AFTER_COMM);
+  const stat = statOf(pid);
+  return stat === undefined ? 0 : ticksMs(stat, UTIME_AFTER_COMM) + ticksMs(stat, CUTIME_AFTER_COMM);
 }
 
 export function selfCpuMs() {
