@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { METRICS } from '../../src/semconv.js';
 import { eventually, startAgentServing, type AgentUnderTest } from './agent.js';
-import { start, type Child } from './processes.js';
+import { peer, start, type Child } from './processes.js';
 import { valueOf, type Sample } from './prometheus-text.js';
 
 export const EBPF_NEEDS = ['root', 'netproc-loader', 'cgroup2', 'ss'] as const;
@@ -50,6 +50,24 @@ export async function settled(
     timeoutMs,
     'the counters to settle',
   );
+}
+
+/**
+ * A UDP sender that sends `count` datagrams of `size` bytes to a sink on `host`, once the sink has
+ * read every one of them (so exact counts are the right expectation: none was dropped).
+ */
+export async function udpExchange(host: string, count: number, size: number): Promise<{ sender: Child; sink: Child }> {
+  const sink = peer('udp-sink', host);
+  const { port } = await sink.next('port');
+  const sender = peer('udp-send', host, port, count, size);
+  await sender.next('sent');
+  const delivered = await eventually(async () => {
+    sink.proc.kill('SIGUSR2');
+    const counts = await sink.next('datagrams');
+    return counts.datagrams === count ? counts : undefined;
+  }, 10_000, `the receiver to read all ${count} datagrams`);
+  if (delivered.bytes !== count * size) throw new Error(`the receiver read ${delivered.bytes} bytes in ${count} datagrams, not ${count * size}`);
+  return { sender, sink };
 }
 
 export const within = (actual: number, expected: number, tolerance: number): boolean =>

@@ -20,9 +20,9 @@ import { loadInvocation } from '../../src/config/load.js';
 import { hostIO } from '../../src/host/io.js';
 import { parseProbe } from '../../src/sources/ebpf/parse.js';
 import { createEbpfSource } from '../../src/sources/ebpf/source.js';
-import { eventually, type AgentUnderTest } from '../helpers/agent.js';
-import { EBPF_NEEDS, settled, startEbpfAgent, tcpRole, trafficOf, type RoleResult } from '../helpers/ebpf.js';
-import { killAll, peer } from '../helpers/processes.js';
+import type { AgentUnderTest } from '../helpers/agent.js';
+import { EBPF_NEEDS, settled, startEbpfAgent, tcpRole, trafficOf, udpExchange, type RoleResult } from '../helpers/ebpf.js';
+import { killAll } from '../helpers/processes.js';
 import { valueOf } from '../helpers/prometheus-text.js';
 import { METRICS } from '../../src/semconv.js';
 import { LOADER, missing } from '../helpers/requirements.js';
@@ -170,16 +170,7 @@ describe.skipIf(!KPROBES_ATTACH || missing('ebpf-percall', ...EBPF_NEEDS, 'pytho
   });
 
   it.each(['127.0.0.1', '::1'])('UDP over %s: exactly the bytes and datagrams sent and read', async (host) => {
-    const sink = peer('udp-sink', host);
-    const { port } = await sink.next('port');
-    const sender = peer('udp-send', host, port, DATAGRAMS, DATAGRAM_SIZE);
-    await sender.next('sent');
-    const delivered = await eventually(async () => {
-      sink.proc.kill('SIGUSR2');
-      const counts = await sink.next('datagrams');
-      return counts.datagrams === DATAGRAMS ? counts : undefined;
-    }, 10_000, `the receiver to read all ${DATAGRAMS} datagrams`);
-    expect(delivered).toEqual({ datagrams: DATAGRAMS, bytes: DATAGRAMS * DATAGRAM_SIZE });
+    const { sender, sink } = await udpExchange(host, DATAGRAMS, DATAGRAM_SIZE);
     const read = (x: Parameters<typeof trafficOf>[0]) => [trafficOf(x, sender.pid, 'udp'), trafficOf(x, sink.pid, 'udp')];
     const samples = await settled(agent, read, (x) => trafficOf(x, sink.pid, 'udp').rxPackets >= DATAGRAMS);
     expect(read(samples)).toEqual([

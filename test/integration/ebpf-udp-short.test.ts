@@ -3,8 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
-import { eventually, type AgentUnderTest } from '../helpers/agent.js';
-import { EBPF_NEEDS, settled, startEbpfAgent, trafficOf } from '../helpers/ebpf.js';
+import type { AgentUnderTest } from '../helpers/agent.js';
+import { EBPF_NEEDS, settled, startEbpfAgent, trafficOf, udpExchange } from '../helpers/ebpf.js';
 import { killAll, peer } from '../helpers/processes.js';
 import { missing } from '../helpers/requirements.js';
 
@@ -31,17 +31,8 @@ describe.skipIf(missing('ebpf-udp-short', ...EBPF_NEEDS))('ebpf source, UDP and 
     agent = await startEbpfAgent(extra);
     const loaderArgs = execFileSync('ps', ['-o', 'args=', '--ppid', String(agent.child.pid)], { encoding: 'utf8' });
     expect(loaderArgs).toContain(`--variant ${variant}`);
-    const sink = peer('udp-sink', '::1');
-    const { port } = await sink.next('port');
-    const sender = peer('udp-send', '::1', port, DATAGRAMS, DATAGRAM_SIZE);
-    await sender.next('sent');
     // None dropped: the receiver read every datagram, so exact is the right expectation.
-    const delivered = await eventually(async () => {
-      sink.proc.kill('SIGUSR2');
-      const counts = await sink.next('datagrams');
-      return counts.datagrams === DATAGRAMS ? counts : undefined;
-    }, 10_000, `the receiver to read all ${DATAGRAMS} datagrams`);
-    expect(delivered).toEqual({ datagrams: DATAGRAMS, bytes: DATAGRAMS * DATAGRAM_SIZE });
+    const { sender, sink } = await udpExchange('::1', DATAGRAMS, DATAGRAM_SIZE);
 
     const read = (s: Parameters<typeof trafficOf>[0]) => [trafficOf(s, sender.pid, 'udp'), trafficOf(s, sink.pid, 'udp')];
     const samples = await settled(agent, read, (s) => trafficOf(s, sink.pid, 'udp').rxPackets >= DATAGRAMS);
