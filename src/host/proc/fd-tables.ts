@@ -1,6 +1,7 @@
 // The socket inodes each process holds, from the links of /proc/PID/fd, and the network namespace
 // each process lives in; large fd tables are kept between cycles and only their new fd numbers
-// read (see CachedTable). Also: socket inode -> the PIDs holding it.
+// read (see CachedTable). SocketOwners turns that into socket inode -> the PIDs holding it, for
+// every source that lists sockets by inode (procfs, ss).
 import { isDenied, isGone } from '../io.js';
 import type { HostIO } from '../types.js';
 import { parseNsInode, parseStat, socketInode } from './parse.js';
@@ -160,4 +161,59 @@ export function scanFailed(err: unknown, owner: number, scan: Scan, state: FdTab
 
 async function readStartTicks(io: HostIO, dir: string): Promise<number | undefined> {
   return parseStat(await io.readFile(`${dir}/stat`))?.startTicks;
+}
+
+/**
+ * Who holds each socket, cycle after cycle, with the fd tables kept between cycles (see
+ * CachedTable). A source calls scan() for the cycle, lists its sockets, then owners() with the
+ * inodes it listed: a socket that no fd read holds two cycles running sends every table served
+ * from the cache to be read whole before the answer.
+ */
+export class SocketOwners {
+  private readonly state: FdTableState = { tables: new Map() };
+  /** Socket inodes no fd held at the end of the last cycle. */
+  private unowned = new Set<number>();
+  /** Socket inodes no fd held even after every table was read whole: they need no search. */
+  private settled = new Set<number>();
+
+  /** maxAgeMs 0: read every link every cycle, keep nothing. */
+  constructor(
+    private readonly io: HostIO,
+    private readonly root: string,
+    private readonly maxAgeMs: number,
+  ) {}
+
+  scan(): Promise<Scan> {
+    return scanProcesses(this.io, this.root, this.maxAgeMs, this.state);
+  }
+
+  /** socket inode -> the PID or PIDs holding it, for the inodes listed this cycle (0: no inode, ignored). */
+  async owners(scan: Scan, listed: readonly number[]): Promise<Map<number, number | number[]>> {
+    let owners = ownersOf(scan.held);
+    // Whether every socket without an owner is known to have none; see CachedTable.
+    let complete = scan.fromCache.length === 0;
+    if (!complete && this.isStillUnowned(listed, owners)) {
+      // A socket no fd read holds, two cycles running: perhaps behind an fd number that was reused.
+      const { io, root, maxAgeMs, state } = this;
+      for (const pid of scan.fromCache) {
+        scan.held.delete(pid);
+        await readFdTable(io, root, pid, scan, { maxAgeMs, state, whole: true }).catch((err) => scanFailed(err, pid, scan, state));
+      }
+      owners = ownersOf(scan.held);
+      complete = true;
+    }
+    const unowned = new Set<number>();
+    for (const inode of listed) if (inode !== 0 && !owners.has(inode)) unowned.add(inode);
+    this.unowned = unowned;
+    this.settled = complete ? unowned : new Set([...this.settled].filter((inode) => unowned.has(inode)));
+    return owners;
+  }
+
+  /** Whether a socket listed now had no owner in this cycle nor in the last, and is not known to have none. */
+  private isStillUnowned(listed: readonly number[], owners: Map<number, unknown>): boolean {
+    for (const inode of listed) {
+      if (inode !== 0 && !owners.has(inode) && this.unowned.has(inode) && !this.settled.has(inode)) return true;
+    }
+    return false;
+  }
 }
