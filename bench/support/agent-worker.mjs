@@ -85,7 +85,7 @@ async function parseTiming(reps) {
 }
 
 function newMeter() {
-  return { readFile: 0, readLines: 0, readdir: 0, readlink: 0, readLinks: 0, fds: 0, links: 0, run: 0, runLines: 0, runSelfMs: 0 };
+  return { readFile: 0, readLines: 0, readdir: 0, readlink: 0, stat: 0, readLinks: 0, fds: 0, links: 0, run: 0, runLines: 0, runSelfMs: 0 };
 }
 
 /** The real HostIO, counting calls; counting adds no promise where the real call has none to spare. */
@@ -95,6 +95,7 @@ function meteredIO(real) {
     readLines: (path, onLines) => (meter.readLines++, real.readLines(path, onLines)),
     readdir: (path) => (meter.readdir++, real.readdir(path)),
     readlink: (path) => (meter.readlink++, real.readlink(path)),
+    stat: (path) => (meter.stat++, real.stat(path)),
     async readLinks(dir, skip) {
       const m = meter;
       m.readLinks++;

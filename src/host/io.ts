@@ -1,7 +1,7 @@
 // The real HostIO: files under /proc, and child processes run with an argument array (never a shell).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statfsSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +52,10 @@ export const hostIO: HostIO = {
       }
     }
     return { names, targets };
+  },
+  async stat(path) {
+    const { ino, size } = statSync(path);
+    return { ino, size };
   },
   async readLines(path, onLines) {
     const fd = openSync(path, 'r');

@@ -51,6 +51,8 @@ export interface HostIO {
    * directory cannot be read.
    */
   readLinks(dir: string, skip?: (name: string) => boolean): Promise<LinkTable>;
+  /** stat() of a path: its inode number and size (for /proc/PID/fd, the number of open fds since Linux 6.2; 0 before). */
+  stat(path: string): Promise<{ ino: number; size: number }>;
   /**
    * Reads a file and hands it to `onLines` in blocks of whole lines (only the last block may lack
    * its final newline), so a large file is never held whole.

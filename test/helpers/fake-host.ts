@@ -62,6 +62,26 @@ export class FakeHost implements HostIO {
     return p.exe;
   }
 
+  /** Whether stat() of a directory gives the number of its links as its size, as /proc/PID/fd does since Linux 6.2. */
+  reportsFdCount = true;
+  private readonly dirInodes = new Map<string, number>();
+
+  /**
+   * A process's directory (/proc/PID, there while the process is), or a directory of links (its
+   * size is its number of links). The inode number is one per (path, start time of its process),
+   * so a new process under the same PID has another, as in /proc.
+   */
+  async stat(path: string): Promise<{ ino: number; size: number }> {
+    const pid = /^\/proc\/(\d+)(\/|$)/.exec(path);
+    const proc = pid ? this.procs.get(Number(pid[1])) : undefined;
+    const names = pid?.[2] === '' ? [] : await this.readdir(path);
+    if (pid?.[2] === '' ? !proc : names.length === 0) throw enoent(path);
+    const instance = `${path}@${proc?.startTicks ?? ''}`;
+    let ino = this.dirInodes.get(instance);
+    if (ino === undefined) this.dirInodes.set(instance, (ino = 1000 + this.dirInodes.size));
+    return { ino, size: this.reportsFdCount ? names.length : 0 };
+  }
+
   /** Links readLinks read, by path: what a cache of fd tables saved shows here. */
   linksRead: string[] = [];
 

@@ -5,8 +5,9 @@ const unserved = (what: string) => async (): Promise<never> => {
   throw new Error(`this test's host does not serve ${what}`);
 };
 
-export const UNSERVED: Pick<HostIO, 'readLinks' | 'readLines' | 'runLines' | 'spawn'> = {
+export const UNSERVED: Pick<HostIO, 'readLinks' | 'stat' | 'readLines' | 'runLines' | 'spawn'> = {
   readLinks: unserved('readLinks'),
+  stat: unserved('stat'),
   readLines: unserved('readLines'),
   runLines: unserved('runLines'),
   spawn: () => {

@@ -1,8 +1,9 @@
-// hostIO.readLinks and hostIO.readLines, which the procfs source reads fd tables and net tables
-// with, on the real /proc. (They belong with src/host/io.ts; they are here beside their caller.)
+// hostIO.readLinks, hostIO.stat and hostIO.readLines, which the procfs source reads fd tables and
+// net tables with, on the real /proc. (They belong with src/host/io.ts; they are here beside their caller.)
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostIO } from '../../../src/host/io.js';
@@ -47,6 +48,37 @@ describe('hostIO.readLinks', () => {
 
   it('rejects with ENOENT for a process that is gone', async () => {
     await expect(hostIO.readLinks!('/proc/999999999/fd')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('hostIO.stat on /proc, what the caches of fd tables and of identities rely on', () => {
+  const [major = 0, minor = 0] = release().split('.').map(Number);
+  const countsFds = major > 6 || (major === 6 && minor >= 2);
+
+  it(`gives /proc/PID/fd's number of open fds as its size (${countsFds ? 'Linux 6.2 and later' : '0 before Linux 6.2'})`, async () => {
+    const child = spawn('sleep', ['30'], { stdio: ['ignore', 'ignore', 'ignore'] });
+    try {
+      const before = await hostIO.stat(`/proc/${child.pid}/fd`);
+      expect(before.size).toBe(countsFds ? readdirSync(`/proc/${child.pid}/fd`).length : 0);
+      // The same process: the same directory, seconds apart.
+      await new Promise((r) => setTimeout(r, 1100));
+      expect((await hostIO.stat(`/proc/${child.pid}/fd`)).ino).toBe(before.ino);
+      expect((await hostIO.stat(`/proc/${child.pid}`)).ino).toBe((await hostIO.stat(`/proc/${child.pid}`)).ino);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('gives every process directory its own inode number', async () => {
+    const pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+    const inodes = await Promise.all(pids.map((pid) => hostIO.stat(`/proc/${pid}`).then(({ ino }) => ino, () => undefined)));
+    const seen = inodes.filter((ino) => ino !== undefined);
+    expect(seen.length).toBeGreaterThan(1);
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it('rejects with ENOENT for a process that is gone', async () => {
+    await expect(hostIO.stat('/proc/999999999/fd')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
 
