@@ -11,7 +11,7 @@ import { PodIndex } from './host/kubernetes.js';
 import { ProcessResolver } from './host/processes.js';
 import { SnapshotProducer } from './instruments/producer.js';
 import { registerSelfMetrics } from './instruments/self-metrics.js';
-import { createOtlpReader, resolveOtlp } from './exporters/otlp.js';
+import { resolveOtlp } from './exporters/otlp.js';
 import { ExportHealth } from './instruments/export-health.js';
 import { createPrometheusReader, resolveEndpoint, startMetricsServer, type MetricsServer } from './exporters/prometheus.js';
 import { agentResource } from './exporters/resource.js';
@@ -70,6 +70,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, env: NodeJ
   const prometheus = config.prometheus.enabled ? createPrometheusReader(producer) : undefined;
   if (prometheus) readers.push(prometheus);
   if (otlp) {
+    const { createOtlpReader } = await import('./exporters/otlp-exporter.js');
     readers.push(createOtlpReader(otlp, producer, exportHealth, logger));
     logger.info({ endpoint: otlp.url, intervalMs: otlp.intervalMs }, 'OTLP export enabled');
   }
