@@ -2,10 +2,9 @@
 // netproc-agent: per-process network traffic as OpenTelemetry metrics.
 // First, before any dependency is evaluated: refuse an older Node.js with one line.
 import './node-version.js';
-import { doctorCommand } from './commands/doctor.js';
-import { onceCommand } from './commands/once.js';
-import { runCommand } from './commands/run.js';
-import { topCommand } from './commands/top/command.js';
+// Then, before node:http is linked anywhere: keep Node's bundled undici unloaded. So the commands
+// are imported when they run, not statically.
+import './runtime-memory.js';
 import { ConfigError, loadInvocation, schemaLeaves } from './config/load.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
@@ -17,14 +16,15 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (command === 'doctor') return doctorCommand(config);
+  if (command === 'doctor') return (await import('./commands/doctor.js')).doctorCommand(config);
   // top owns the terminal: log lines would tear the screen, so it shows state in its header instead.
   const logger = createLogger(command === 'top' ? 'silent' : config.logLevel);
-  if (command === 'top') return topCommand(config, logger);
+  if (command === 'top') return (await import('./commands/top/command.js')).topCommand(config, logger);
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
-  if (command === 'once') return onceCommand(config, logger);
+  if (command === 'once') return (await import('./commands/once.js')).onceCommand(config, logger);
   // Shutdown is complete when runCommand returns (bounded): exit, rather than wait for a hung
   // Collector's call or a killed child's pipes to let go of the event loop.
+  const { runCommand } = await import('./commands/run.js');
   process.exit(await runCommand(config, logger));
 }
 

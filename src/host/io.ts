@@ -1,6 +1,5 @@
 // The real HostIO: files under /proc, and child processes run with an argument array (never a shell).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -182,7 +181,8 @@ function openSpool(): number | undefined {
   } catch {
     return undefined;
   }
-  const path = join(dir, `netproc-agent-${randomUUID()}`);
+  // node:crypto only here, where it is used: an agent that never spools does not load it.
+  const path = join(dir, `netproc-agent-${process.getBuiltinModule('node:crypto').randomUUID()}`);
   let fd: number;
   try {
     fd = openSync(path, 'wx+', 0o600);
