@@ -1,4 +1,5 @@
-// Pure parser for `ss -tuanpieHO`: one socket per line, owners, inode and tcp_info on that line.
+// Pure parser for `ss -tuanieHO`: one socket per line, its inode and tcp_info on that line. ss
+// prints no owners without -p; the ss source finds them by inode in /proc/PID/fd (source.ts).
 // A cycle parses one line per socket (10,000 and more), so the parser works on positions in the
 // line and leaves no garbage behind but the records it returns: the scratch objects below are
 // reused for every line. Allocation is what costs most here, in garbage collection.
@@ -6,9 +7,18 @@ import { SS_STATES, type ConnectionState } from '../../semconv.js';
 import { ackedPayload, receivedPayload, type TcpInfo } from '../tcp-info.js';
 import type { SocketRecord } from '../types.js';
 
-/** Sockets found in the text, and the number of lines that could not be read. */
-export function parseSs(text: string): { sockets: SocketRecord[]; skipped: number } {
+/** What parseSs read: sockets[i] has inode inodes[i] (0: none, a TIME-WAIT socket) and no pids yet. */
+export interface SsListing {
+  sockets: SocketRecord[];
+  inodes: number[];
+  /** Lines that could not be read. */
+  skipped: number;
+}
+
+/** Sockets found in the text, each with its inode, and the number of lines that could not be read. */
+export function parseSs(text: string): SsListing {
   const sockets: SocketRecord[] = [];
+  const inodes: number[] = [];
   let skipped = 0;
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf('\n', start);
@@ -17,10 +27,15 @@ export function parseSs(text: string): { sockets: SocketRecord[]; skipped: numbe
     start = end + 1;
     if (isBlank(line)) continue;
     const socket = parseLine(line);
-    if (socket) sockets.push(socket);
-    else skipped++;
+    if (socket) {
+      sockets.push(socket);
+      // A number, not read back from the id: the source looks its owners up by it.
+      inodes.push(tail.ino!);
+    } else {
+      skipped++;
+    }
   }
-  return { sockets, skipped };
+  return { sockets, inodes, skipped };
 }
 
 interface Tail {
@@ -31,19 +46,10 @@ interface Tail {
   info: TcpInfo;
 }
 
-interface Owners {
-  pids: number[];
-  comm: string;
-  end: number;
-}
-
 const SPACE = 32;
 const TAB = 9;
 const CR = 13;
 const STAR = 42;
-const CLOSE_PAREN = 41;
-const COMMA = 44;
-const USERS = 'users:(';
 /** Up to this many digits a number is read exactly; longer runs go through Number(), which rounds them. */
 const MAX_EXACT_DIGITS = 15;
 /** 18446744073709551615, the largest u64. */
@@ -61,8 +67,6 @@ const columnEnd = new Int32Array(6);
 
 /** What parseTail read from the line being parsed. */
 const tail: Tail = { hasSk: false, hasInfo: false, info: {} };
-/** What parseOwners read from the line being parsed; pids is a new array for each line. */
-const owners: Owners = { pids: [], comm: '', end: 0 };
 
 const COUNTER_KEYS: Readonly<Record<string, keyof TcpInfo>> = {
   bytes_acked: 'bytesAcked',
@@ -94,33 +98,22 @@ function parseLine(line: string): SocketRecord | undefined {
     return undefined;
   }
 
-  pos = skipSpaces(line, pos);
-  const hasOwners = line.startsWith(USERS, pos);
-  if (hasOwners) {
-    if (!parseOwners(line, pos + USERS.length)) return undefined;
-    pos = owners.end;
-  }
   // -e always prints ino and sk; a line without them was cut short.
   if (!parseTail(line, pos) || tail.ino === undefined || !tail.hasSk) return undefined;
 
   const id = tail.ino !== 0 ? `ino:${tail.ino}` : `tuple:${transport}:${column(line, LOCAL)}->${column(line, PEER)}`;
   const state = SS_STATES[stateName]!;
-  const pids = hasOwners ? uniqueSorted(owners.pids) : [];
   const info = transport === 'tcp' && tail.hasInfo ? tail.info : undefined;
-  return socketRecord(id, transport, state, pids, info);
+  return socketRecord(id, transport, state, info);
 }
 
 /**
  * One object literal per shape, so that every property lives inside the record: properties added
- * afterwards would take a second allocation per record.
+ * afterwards would take a second allocation per record. pids starts empty: the source finds the
+ * owners, and pushes the usual single one into this array.
  */
-function socketRecord(
-  id: string,
-  transport: 'tcp' | 'udp',
-  state: ConnectionState,
-  pids: number[],
-  info: TcpInfo | undefined,
-): SocketRecord {
+function socketRecord(id: string, transport: 'tcp' | 'udp', state: ConnectionState, info: TcpInfo | undefined): SocketRecord {
+  const pids: number[] = [];
   if (!info) return { id, transport, state, pids };
   const rxBytes = receivedPayload(info, state);
   const txBytes = ackedPayload(info);
@@ -129,78 +122,17 @@ function socketRecord(
   return { id, transport, state, pids, rxBytes, txBytes, rxPackets, txPackets };
 }
 
-/**
- * Parses `("name",pid=N,fd=N),("name",pid=N,fd=N))` starting at `pos` into `owners`.
- * The name is printed raw and may hold spaces, quotes, commas and even `",pid=` (a comm of
- * `x",pid=1,fd=2` fits in 15 bytes), so each entry ends at the first `",pid=N,fd=N)` that is
- * followed by `,(` or `)`. ss 6.1 reads the name with "%[^)]" from /proc/PID/stat, so it never
- * holds `)` (`a (b) c` prints as `a (b`) and the first complete match is the real one.
- */
-function parseOwners(line: string, pos: number): boolean {
-  const pids: number[] = [];
-  let comm: string | undefined;
-  for (;;) {
-    if (!line.startsWith('("', pos)) return false;
-    const end = parseOwnerEnd(line, pos + 2);
-    if (end === -1) return false;
-    comm ??= line.slice(pos + 2, ownerEntry.nameEnd);
-    pids.push(ownerEntry.pid);
-    pos = end;
-    const next = line.charCodeAt(pos);
-    if (next === CLOSE_PAREN) {
-      owners.pids = pids;
-      owners.comm = comm;
-      owners.end = pos + 1;
-      return true;
-    }
-    if (next !== COMMA) return false;
-    pos++;
-  }
-}
-
-/** PID_MAX_LIMIT (include/linux/threads.h): no pid is larger. */
-const PID_MAX = 4_194_304;
-const PID_MAX_DIGITS = 7;
-
-/** Where the name of the owner entry parseOwnerEnd found ends, and its pid. */
-const ownerEntry = { nameEnd: 0, pid: 0 };
-
-/**
- * Finds the end of one owner's name (`",pid=N,fd=N)` followed by `,` or `)`), reads it into
- * ownerEntry, and returns the position just past the closing `)`; -1 when there is none.
- */
-function parseOwnerEnd(line: string, from: number): number {
-  for (let at = line.indexOf('",pid=', from); at !== -1; at = line.indexOf('",pid=', at + 1)) {
-    const pidStart = at + '",pid='.length;
-    const pidEnd = skipDigits(line, pidStart);
-    if (pidEnd === pidStart || pidEnd - pidStart > PID_MAX_DIGITS || !line.startsWith(',fd=', pidEnd)) continue;
-    // ss prints pids it read from /proc: 1 to PID_MAX. Any other is a damaged line (found by
-    // fuzzing: `pid=0` made the socket the agent's [kernel] process, pid 0), skipped and counted.
-    const pid = digitsValue(line, pidStart, pidEnd);
-    if (pid < 1 || pid > PID_MAX) continue;
-    const fdStart = pidEnd + ',fd='.length;
-    const fdEnd = skipDigits(line, fdStart);
-    if (fdEnd === fdStart || line.charCodeAt(fdEnd) !== CLOSE_PAREN) continue;
-    const next = line.charCodeAt(fdEnd + 1);
-    if (next === COMMA || next === CLOSE_PAREN) {
-      ownerEntry.nameEnd = at;
-      ownerEntry.pid = pid;
-      return fdEnd + 1;
-    }
-  }
-  return -1;
-}
-
 // The keys readField acts on. A key counts only at the start of a field, that is after a space,
-// tab or CR (TAIL_FIELD) or where the tail begins (TAIL_FIRST_FIELD), and only before a colon.
-// The regex engine skips the ~40 other fields of a TCP line much faster than a loop over their
-// characters, and test() allocates nothing. `cwnd` is printed for every socket that has
-// tcp_info (it is never 0).
+// tab or CR, and only before a colon. The regex engine skips the ~40 other fields of a TCP line
+// much faster than a loop over their characters, and test() allocates nothing. `cwnd` is
+// printed for every socket that has tcp_info (it is never 0).
 const TAIL_KEYS = ['ino', 'sk', 'cwnd', 'bytes_sent', 'bytes_acked', 'bytes_received', 'segs_out', 'segs_in', 'data_segs_out', 'bytes_retrans'];
 const TAIL_FIELD = new RegExp(String.raw`[ \t\r](?:${TAIL_KEYS.join('|')}):`, 'g');
-const TAIL_FIRST_FIELD = new RegExp(String.raw`(?:${TAIL_KEYS.join('|')}):`, 'y');
 
-/** Reads the `key:value` fields after the owners into `tail`; false when a known number is not one. */
+/**
+ * Reads the `key:value` fields after the peer column, which ends at `pos`, into `tail`; false
+ * when a known number is not one.
+ */
 function parseTail(line: string, pos: number): boolean {
   tail.ino = undefined;
   tail.hasSk = false;
@@ -209,19 +141,17 @@ function parseTail(line: string, pos: number): boolean {
   info.bytesAcked = info.bytesSent = info.bytesRetrans = info.bytesReceived = undefined;
   info.segsIn = info.segsOut = info.dataSegsOut = undefined;
 
-  const start = skipSpaces(line, pos);
-  TAIL_FIRST_FIELD.lastIndex = start;
-  if (TAIL_FIRST_FIELD.test(line) && !readField(line, start, TAIL_FIRST_FIELD.lastIndex)) return false;
-  TAIL_FIELD.lastIndex = start;
+  // From the blank that ends the peer column, so that the first field is preceded by one too.
+  TAIL_FIELD.lastIndex = pos;
   while (TAIL_FIELD.test(line)) {
-    if (!readField(line, start, TAIL_FIELD.lastIndex)) return false;
+    if (!readField(line, TAIL_FIELD.lastIndex)) return false;
   }
   return true;
 }
 
 /** Reads the field whose value starts at `valueStart`, just past the colon after a TAIL_KEYS key. */
-function readField(line: string, tailStart: number, valueStart: number): boolean {
-  const key = keyBefore(line, valueStart - 1, tailStart);
+function readField(line: string, valueStart: number): boolean {
+  const key = keyBefore(line, valueStart - 1);
   if (key === undefined) return true;
   if (key === 'sk') {
     tail.hasSk = true;
@@ -249,10 +179,10 @@ function readField(line: string, tailStart: number, valueStart: number): boolean
 }
 
 /** The one key of TAIL_KEYS that ends at `colon` and starts a field (the one the regex matched). */
-function keyBefore(line: string, colon: number, tailStart: number): string | undefined {
+function keyBefore(line: string, colon: number): string | undefined {
   for (const key of TAIL_KEYS) {
     const at = colon - key.length;
-    if (line.startsWith(key, at) && (at === tailStart || isSpace(line.charCodeAt(at - 1)))) return key;
+    if (line.startsWith(key, at) && isSpace(line.charCodeAt(at - 1))) return key;
   }
   return undefined;
 }
@@ -292,11 +222,6 @@ function column(line: string, index: number): string {
 
 function columnIs(line: string, index: number, text: string): boolean {
   return columnEnd[index]! - columnStart[index]! === text.length && line.startsWith(text, columnStart[index]);
-}
-
-/** Ascending and without repeats; most sockets have one owner, whose array is returned as is. */
-function uniqueSorted(pids: number[]): number[] {
-  return pids.length === 1 ? pids : [...new Set(pids)].sort((a, b) => a - b);
 }
 
 function isBlank(line: string): boolean {
