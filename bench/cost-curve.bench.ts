@@ -1,7 +1,7 @@
 // The cost curve: what one collection cycle costs at 1,000, 10,000 and 50,000 established loopback
 // sockets, held by 10 and by 1,000 processes. Per size: CPU and wall time per cycle of the ss and
 // procfs sources (agent-worker.mjs, as in sockets.bench.ts) next to raw `ss -tuanpi` on the same
-// sockets in the same rounds; the ebpf engine's CPU per interval (when it is built); and the whole
+// sockets in the same rounds, and raw ss with the ss source's own arguments (SS_ARGS); the ebpf engine's CPU per interval (when it is built); and the whole
 // agent as shipped (default sources, Prometheus and OTLP on): its RSS, its CPU per interval, the
 // size of /metrics and the time to serve one scrape, the size of one OTLP export.
 // Goals (issue 12): ss source <= 1.5x raw `ss -tuanpi` CPU at every size; procfs <= 100 ms CPU per
@@ -16,6 +16,7 @@ import { eventually, startAgent, type AgentUnderTest } from '../test/helpers/age
 import { OtlpReceiver } from '../test/helpers/otlp-receiver.js';
 import { startAgentProcess, type AgentProcess, type CycleReply } from './support/agent-process.js';
 import { childCpuMs, processCpuMs, processWithChildrenCpuMs } from './support/cpu.mjs';
+import { ssSourceModule } from './support/dist.js';
 import { positiveInt, positiveIntList } from './support/env.js';
 import { startHolder, type Holder } from './support/holder.js';
 import { loaderBuilt, loaderCycles, type LoaderCycles } from './support/loader.js';
@@ -48,6 +49,8 @@ interface Point {
   /** TCP/UDP sockets on the host in all (`ss -tuanH | wc -l`): the work every variant does. */
   hostSockets: number;
   raw: Cost;
+  /** Raw ss with the ss source's arguments: the child's share of the ss source. */
+  rawSource: Cost;
   ss: Cost;
   procfs: Cost;
   /** procfs with every fd link read (the cycle that refreshes the fd cache, or the cache off). */
@@ -124,13 +127,16 @@ async function measure(sockets: number, holders: number): Promise<Point> {
     const procfsWhole = await startAgentProcess('procfs', holder.pids, ['--procfs-fd-cache-max-age', '']);
     workers.push(procfsWhole);
 
-    const samples = { raw: [] as Sample[], ss: [] as Sample[], procfs: [] as Sample[], procfsWhole: [] as Sample[] };
+    const { SS_ARGS } = await ssSourceModule();
+    const samples = { raw: [] as Sample[], rawSource: [] as Sample[], ss: [] as Sample[], procfs: [] as Sample[], procfsWhole: [] as Sample[] };
     const last: Record<string, CycleReply> = {};
     const round = async (): Promise<void> => {
-      const before = childCpuMs();
-      const t = process.hrtime.bigint();
-      await runSs('ss', REFERENCE_ARGS);
-      samples.raw.push({ wall: Number(process.hrtime.bigint() - t) / 1e6, cpu: childCpuMs() - before });
+      for (const [name, args] of [['raw', REFERENCE_ARGS], ['rawSource', SS_ARGS]] as const) {
+        const before = childCpuMs();
+        const t = process.hrtime.bigint();
+        await runSs('ss', args);
+        samples[name].push({ wall: Number(process.hrtime.bigint() - t) / 1e6, cpu: childCpuMs() - before });
+      }
       for (const [name, worker] of [['ss', ss], ['procfs', procfs], ['procfsWhole', procfsWhole]] as const) {
         const reply = await worker.cycle();
         if (!reply.up) throw new Error(`${name}: source failed: ${JSON.stringify(reply.errors)}`);
@@ -156,6 +162,7 @@ async function measure(sockets: number, holders: number): Promise<Point> {
       sockets,
       hostSockets,
       raw: cost(samples.raw),
+      rawSource: cost(samples.rawSource),
       ss: cost(samples.ss),
       procfs: cost(samples.procfs),
       procfsWhole: cost(samples.procfsWhole),
@@ -166,7 +173,7 @@ async function measure(sockets: number, holders: number): Promise<Point> {
       loadAfter,
     };
     console.log(
-      `raw ss ${ms(point.raw.cpu)} ms, ss source ${ms(point.ss.cpu)} ms, procfs ${ms(point.procfs.cpu)} ms ` +
+      `raw ss ${ms(point.raw.cpu)} ms (with the source's args ${ms(point.rawSource.cpu)}), ss source ${ms(point.ss.cpu)} ms, procfs ${ms(point.procfs.cpu)} ms ` +
         `(whole ${ms(point.procfsWhole.cpu)}), loader ${loader ? ms(loader.meanMs) : '-'} ms CPU per cycle; ` +
         `agent (${agent.sources}) RSS ${agent.rssMiB.toFixed(0)} MiB; load ${loadBefore.toFixed(2)} -> ${loadAfter.toFixed(2)}`,
     );
@@ -272,8 +279,11 @@ function childrenCpuMs(pid: number): number {
 }
 
 function printTables(points: readonly Point[]): void {
-  const cpuHeader = ['holders', 'sockets', 'host', 'raw ss', 'ss src', 'ss/raw', 'procfs', 'procfs whole', 'ebpf loader', 'raw wall', 'ss wall', 'procfs wall', 'load'];
-  console.log('CPU and wall ms per collection cycle (medians; the loader: mean per 1 s interval)');
+  const cpuHeader = ['holders', 'sockets', 'host', 'raw ss', 'raw src args', 'ss src', 'ss/raw', 'procfs', 'procfs whole', 'ebpf loader', 'raw wall', 'ss wall', 'procfs wall', 'load'];
+  console.log(
+    `CPU and wall ms per collection cycle (medians; the loader: mean per 1 s interval). raw ss: ss ${REFERENCE_ARGS.join(' ')}, ` +
+      `the reference; raw src args: ss with the ss source's arguments, its child's share`,
+  );
   console.log(
     formatTable(
       cpuHeader,
@@ -282,6 +292,7 @@ function printTables(points: readonly Point[]): void {
         String(p.sockets),
         String(p.hostSockets),
         ms(p.raw.cpu),
+        ms(p.rawSource.cpu),
         ms(p.ss.cpu),
         (p.ss.cpu / p.raw.cpu).toFixed(2),
         ms(p.procfs.cpu),
@@ -322,11 +333,11 @@ function printTables(points: readonly Point[]): void {
   console.log('CPU per socket on the host, µs (host sockets: every TCP/UDP socket each variant reads)');
   console.log(
     formatTable(
-      ['holders', 'sockets', 'raw ss', 'ss src', 'procfs', 'procfs whole', 'ebpf loader'],
+      ['holders', 'sockets', 'raw ss', 'raw src args', 'ss src', 'procfs', 'procfs whole', 'ebpf loader'],
       points.map((p) => [
         String(p.holders),
         String(p.sockets),
-        ...[p.raw.cpu, p.ss.cpu, p.procfs.cpu, p.procfsWhole.cpu].map((c) => perSocketUs(c, p.hostSockets)),
+        ...[p.raw.cpu, p.rawSource.cpu, p.ss.cpu, p.procfs.cpu, p.procfsWhole.cpu].map((c) => perSocketUs(c, p.hostSockets)),
         p.loader ? perSocketUs(p.loader.meanMs, p.loader.sockets) : '-',
       ]),
     ),
@@ -372,6 +383,7 @@ function goals(points: readonly Point[]): string[] {
     const growth = (a: number, aSockets: number, b: number, bSockets: number): number => b / bSockets / (a / aSockets);
     const rows: Array<[string, number]> = [
       ['raw ss (reference)', growth(small.raw.cpu, small.hostSockets, large.raw.cpu, large.hostSockets)],
+      ["raw ss, the source's args", growth(small.rawSource.cpu, small.hostSockets, large.rawSource.cpu, large.hostSockets)],
       ['ss source', growth(small.ss.cpu, small.hostSockets, large.ss.cpu, large.hostSockets)],
       ['procfs', growth(small.procfs.cpu, small.hostSockets, large.procfs.cpu, large.hostSockets)],
       ['procfs whole', growth(small.procfsWhole.cpu, small.hostSockets, large.procfsWhole.cpu, large.hostSockets)],

@@ -13,7 +13,10 @@ export interface CycleReply {
   /** CPU of the children it reaped during the cycle (ss). */
   childMs: number;
   wallMs: number;
-  /** Share of selfMs spent from starting ss to having its whole output, less handing it to the parser. */
+  /**
+   * Share of selfMs spent from starting ss to having its whole output, less handing it to the
+   * parser; with the ss source's fd scan, which runs meanwhile.
+   */
   runSelfMs: number;
   /** HostIO calls the cycle made; fds readLinks listed, and links it read. */
   calls: {

@@ -114,7 +114,8 @@ function meteredIO(real) {
       m.runSelfMs += selfCpuMs() - before;
       return output;
     },
-    // Likewise for runLines, less the CPU spent in onLines (parsing, counted apart).
+    // Likewise for runLines, less the CPU spent in onLines (parsing, counted apart). The ss source
+    // scans the fd tables while ss runs: what of the scan runs meanwhile is counted here too.
     async runLines(file, args, onLines, options) {
       const m = meter;
       m.runLines++;
