@@ -33,10 +33,10 @@ export class SocketLedger {
 
   /**
    * `waitsForOwner`: a new socket listed without an owner, for which this says true, is left out
-   * of one snapshot before it is credited to the fallback owner. `ss -p` maps sockets to PIDs by
-   * scanning /proc/PID/fd before it lists them, so a socket opened in between is listed without
-   * an owner; crediting it to the fallback at once would move its baseline and lose its bytes to
-   * the real owner for good.
+   * of one snapshot before it is credited to the fallback owner. The sources map sockets to PIDs
+   * by scanning /proc/PID/fd apart from listing the sockets (procfs before, ss while `ss` runs),
+   * so a socket opened in between is listed without an owner; crediting it to the fallback at
+   * once would move its baseline and lose its bytes to the real owner for good.
    */
   constructor(private readonly waitsForOwner?: (socket: SocketRecord) => boolean) {}
 
