@@ -71,7 +71,7 @@ async function collect(io: HostIO, settings: Settings, ownership: SocketOwners):
     // 0: no inode (TIME-WAIT), so no owner; the id is the 4-tuple.
     const holders = inodes[i] === 0 ? undefined : owners.get(inodes[i]!);
     if (typeof holders === 'number') sockets[i]!.pids.push(holders);
-    // Handed over as is: each inode's array goes to one record, and owners is dropped.
+    // Handed over as is: ss lists a socket once, so each inode's array goes to one record.
     else if (holders) sockets[i]!.pids = holders.sort((a, b) => a - b);
   }
   return { sockets, errors: { parse: listed.skipped, permission: scan.denied, process: scan.failed } };
