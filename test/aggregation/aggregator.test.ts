@@ -94,7 +94,7 @@ describe('Aggregator', () => {
     }
   });
 
-  it('gives a new socket listed without an owner one cycle to find it (the ss -p race), then [kernel]', async () => {
+  it('gives a new socket listed without an owner one cycle to find it (opened between the fd scan and the listing), then [kernel]', async () => {
     host.startProcess(10, 'client');
     // Cycle 1: ss listed the fresh socket before it knew the owner.
     let snap = await cycle([sock('new', [], 5000, 100)]);

@@ -86,13 +86,14 @@ describe.skipIf(missing('top', 'root', 'tmux', 'ss'))('top', () => {
   });
 
   it('quits on q at once while an ss run hangs, instead of waiting out the ss timeout', async () => {
-    // A stand-in ss: answers the probe through the real ss, and hangs on the collection's arguments.
+    // A stand-in ss: answers the probe through the real ss, and hangs on the collection's arguments
+    // (-i: the probe never asks for tcp_info).
     const dir = mkdtempSync(join(tmpdir(), 'netproc-top-'));
     const hung = join(dir, 'hung.pid');
     const standIn = join(dir, 'ss');
     writeFileSync(
       standIn,
-      `#!/bin/sh\ncase " $* " in *" -p "*) echo $$ > ${hung}; exec sleep 120;; esac\nexec ss "$@"\n`,
+      `#!/bin/sh\ncase " $* " in *" -i "*) echo $$ > ${hung}; exec sleep 120;; esac\nexec ss "$@"\n`,
       { mode: 0o755 },
     );
     try {

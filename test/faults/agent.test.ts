@@ -116,8 +116,9 @@ describe.skipIf(missing('faults-agent', 'root', 'ss'))('agent faults', () => {
   it('SIGTERM while a collection hangs (ss stopped): exits 0 promptly and leaves no ss behind', async () => {
     const dir = tempDir();
     const standIn = join(dir, 'ss');
-    // Answers the probe through the real ss; stops itself on the collection's arguments.
-    writeFileSync(standIn, '#!/bin/bash\nif [[ " $* " == *" -p "* ]]; then kill -STOP $$; fi\nexec ss "$@"\n');
+    // Answers the probe through the real ss; stops itself on the collection's arguments (-i: the
+    // probe never asks for tcp_info).
+    writeFileSync(standIn, '#!/bin/bash\nif [[ " $* " == *" -i "* ]]; then kill -STOP $$; fi\nexec ss "$@"\n');
     chmodSync(standIn, 0o755);
     const agent = await startAgent(['--sources', 'ss', '--interval', '500ms', '--ss-path', standIn, '--ss-timeout', '60s']);
     agents.push(agent);
