@@ -22,8 +22,8 @@ export function createSsSource(ctx: SourceContext<Settings>): SourceBehaviour {
   const { io, settings } = ctx;
   const root = ctx.agent.procRoot;
   const timeoutMs = settings.timeout;
-  // Unset: read every link every cycle.
-  const ownership = new SocketOwners(io, root, settings.fdCacheMaxAge ?? 0);
+  // Unset: read every link every cycle. ss lists its own netns only: no process's netns is read.
+  const ownership = new SocketOwners(io, root, settings.fdCacheMaxAge ?? 0, false);
   return {
     async probe(): Promise<ProbeResult> {
       const result: ProbeResult = { usable: true, problems: [], warnings: [], details: [] };

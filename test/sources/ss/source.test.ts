@@ -97,6 +97,19 @@ describe('ss source', () => {
     expect(byId(sockets, `ino:${m.basic.udpNobody.ino}`).pids).toEqual([m.basic.udpNobody.pid]);
   });
 
+  it('reads the network namespace of no process: ss lists its own only', async () => {
+    const host = hostWith(fixture('basic.txt'));
+    const nsReads: string[] = [];
+    const readlink = host.readlink.bind(host);
+    host.readlink = (path) => {
+      if (path.endsWith('/ns/net')) nsReads.push(path);
+      return readlink(path);
+    };
+    const { sockets } = await collect(host);
+    expect(sockets).toEqual(expectedSockets(fixture('basic.txt')));
+    expect(nsReads).toEqual([]);
+  });
+
   it('gives a TIME-WAIT socket (no inode) no owner, under its tuple', async () => {
     const { sockets } = await collect(hostWith(fixture('basic.txt')));
     const tuple = `tuple:tcp:127.0.0.1:${m.basic.timewait.clientPort}->127.0.0.1:${m.basic.listen4.port}`;
