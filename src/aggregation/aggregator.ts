@@ -83,6 +83,7 @@ export class Aggregator {
   async ingest(source: string, collection: Collection, families: ReadonlySet<Family>, baseline = false): Promise<void> {
     const bytes = families.has('bytes');
     const packets = families.has('packets');
+    if (collection.processDirs) this.resolver.learnDirs(collection.processDirs);
     if (collection.sockets) {
       const owners = await this.owners(collection.sockets);
       if (bytes || packets) this.creditSockets(source, collection.sockets, owners, bytes, packets, baseline);

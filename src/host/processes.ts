@@ -33,15 +33,19 @@ export async function readBootTimeMs(io: HostIO, procRoot: string): Promise<numb
 
 /**
  * Resolves PIDs to identities, once per collection cycle. /proc/PID/stat costs about 35 µs to
- * read (the kernel sums the times of every thread to print it), a stat() of /proc/PID about 8 µs:
- * its inode number is the kernel's instance of that directory, which another process under the
- * same PID never shares. So a PID whose directory is the one seen before keeps its identity
- * without a read; a new inode (a new process, or the kernel dropped the instance) reads stat.
+ * read (the kernel sums the times of every thread to print it), a stat() of /proc/PID/fd about
+ * 8 µs: its inode number is the kernel's instance of that directory, which another process under
+ * the same PID never shares. So a PID whose directory is the one seen before keeps its identity
+ * without a read; a new inode (a new process, or the kernel dropped the instance) reads stat. A
+ * source whose fd scan stat()ed the directory this cycle hands its inode over (learnDirs), and
+ * costs the resolver nothing.
  */
 export class ProcessResolver {
   private readonly known = new Map<number, ProcessIdentity>();
-  /** pid -> the inode number of /proc/PID when its identity in `known` was read. */
+  /** pid -> the inode number of /proc/PID/fd when its identity in `known` was read. */
   private readonly dirInodes = new Map<number, number>();
+  /** pid -> the inode number of /proc/PID/fd a source's scan saw this cycle. */
+  private cycleDirs = new Map<number, number>();
   private cycle = new Map<number, Promise<ProcessIdentity | undefined>>();
 
   constructor(
@@ -57,6 +61,12 @@ export class ProcessResolver {
   /** Starts a new cycle: a PID's start time is read again, once. */
   beginCycle(): void {
     this.cycle = new Map();
+    this.cycleDirs = new Map();
+  }
+
+  /** What a source's fd scan stat()ed this cycle: pid -> inode number of /proc/PID/fd. */
+  learnDirs(dirs: ReadonlyMap<number, number>): void {
+    for (const [pid, ino] of dirs) this.cycleDirs.set(pid, ino);
   }
 
   resolve(pid: number): Promise<ProcessIdentity | undefined> {
@@ -75,10 +85,12 @@ export class ProcessResolver {
   private async lookup(pid: number): Promise<ProcessIdentity | undefined> {
     const dir = `${this.procRoot}/${pid}`;
     // Undefined where stat() fails: stat is read, and says whether the process is there.
-    const dirIno = await this.io.stat(dir).then(
-      ({ ino }) => ino,
-      () => undefined,
-    );
+    const dirIno =
+      this.cycleDirs.get(pid) ??
+      (await this.io.stat(`${dir}/fd`).then(
+        ({ ino }) => ino,
+        () => undefined,
+      ));
     const known = this.known.get(pid);
     if (known && dirIno !== undefined && this.dirInodes.get(pid) === dirIno) return known;
     let stat;

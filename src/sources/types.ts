@@ -33,6 +33,12 @@ export interface Increment {
 export interface Collection {
   sockets?: SocketRecord[];
   increments?: Increment[];
+  /**
+   * pid -> the inode number of /proc/PID/fd as the source stat()ed it this cycle: the process
+   * instances its fd scan saw, so that process identities need no stat() of their own (see
+   * ProcessResolver).
+   */
+  processDirs?: Map<number, number>;
   /** Problems that did not stop the collection, counted by kind (e.g. `parse`, `permission`). */
   errors: Record<string, number>;
 }

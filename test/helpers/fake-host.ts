@@ -67,15 +67,17 @@ export class FakeHost implements HostIO {
   private readonly dirInodes = new Map<string, number>();
 
   /**
-   * A process's directory (/proc/PID, there while the process is), or a directory of links (its
-   * size is its number of links). The inode number is one per (path, start time of its process),
-   * so a new process under the same PID has another, as in /proc.
+   * A process's directory (/proc/PID, /proc/PID/fd: there while the process is started, or while
+   * it holds links), or any directory of links; the size is the number of links. The inode number
+   * is one per (path, start time of its process), so a new process under the same PID has
+   * another, as in /proc.
    */
   async stat(path: string): Promise<{ ino: number; size: number }> {
     const pid = /^\/proc\/(\d+)(\/|$)/.exec(path);
     const proc = pid ? this.procs.get(Number(pid[1])) : undefined;
     const names = pid?.[2] === '' ? [] : await this.readdir(path);
-    if (pid?.[2] === '' ? !proc : names.length === 0) throw enoent(path);
+    // A process's own directories are there while it is; other directories while they hold links.
+    if (pid ? !proc && names.length === 0 : names.length === 0) throw enoent(path);
     const instance = `${path}@${proc?.startTicks ?? ''}`;
     let ino = this.dirInodes.get(instance);
     if (ino === undefined) this.dirInodes.set(instance, (ino = 1000 + this.dirInodes.size));

@@ -66,3 +66,29 @@ describe('ProcessResolver', () => {
     expect(statReads()).toBe(3);
   });
 });
+
+describe('ProcessResolver with what a source’s fd scan saw', () => {
+  it('takes the /proc/PID/fd instance a source stat()ed this cycle instead of its own stat()', async () => {
+    const { host, statReads } = countingHost();
+    host.startProcess(42, 'web', 4_200);
+    let stats = 0;
+    const stat = host.stat.bind(host);
+    host.stat = (path) => (stats++, stat(path));
+    const resolver = await ProcessResolver.create(host, '/proc');
+    const first = await resolver.resolve(42);
+    const { ino } = await stat('/proc/42/fd');
+    stats = 0;
+    for (let cycle = 0; cycle < 3; cycle++) {
+      resolver.beginCycle();
+      resolver.learnDirs(new Map([[42, ino]]));
+      expect(await resolver.resolve(42)).toBe(first);
+    }
+    expect({ stats, statReads: statReads() }).toEqual({ stats: 0, statReads: 1 });
+    // A source that saw another instance: another process under the PID, whose stat is read.
+    host.exit(42);
+    host.startProcess(42, 'cron', 9_900);
+    resolver.beginCycle();
+    resolver.learnDirs(new Map([[42, (await stat('/proc/42/fd')).ino]]));
+    expect(await resolver.resolve(42)).toMatchObject({ key: '42/9900', name: 'cron' });
+  });
+});

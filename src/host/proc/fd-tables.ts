@@ -13,6 +13,8 @@ export interface Scan {
   fromCache: number[];
   /** netns inode -> a PID inside it, whose /proc/PID/net shows that netns */
   namespaces: Map<number, string>;
+  /** pid -> the inode number of /proc/PID/fd this cycle (with the cache on): which process instance was read */
+  dirs: Map<number, number>;
   /** Processes the agent may not inspect (EACCES, EPERM). */
   denied: number;
   /** Processes skipped for an unexpected error (not gone, not denied), e.g. EIO, ELOOP. */
@@ -88,7 +90,7 @@ export function ownersOf(held: Map<number, number[]>): Map<number, number | numb
  * skipped: one odd process never fails the whole scan.
  */
 export async function scanProcesses(io: HostIO, root: string, maxAgeMs: number, state: FdTableState, namespaces = true): Promise<Scan> {
-  const scan: Scan = { held: new Map(), fromCache: [], namespaces: new Map(), denied: 0, failed: 0 };
+  const scan: Scan = { held: new Map(), fromCache: [], namespaces: new Map(), dirs: new Map(), denied: 0, failed: 0 };
   // The agent's own netns first, so it is read even when no other PID can be inspected.
   const self = namespaces ? await io.readlink(`${root}/self/ns/net`).then(parseNsInode, () => undefined) : undefined;
   if (self !== undefined) scan.namespaces.set(self, 'self');
@@ -144,6 +146,7 @@ export async function readFdTable(io: HostIO, root: string, owner: number, scan:
   }
   // Before the links: a process that takes this PID after this stat() has another directory.
   const dir = await io.stat(fdDir);
+  scan.dirs.set(owner, dir.ino);
   const now = io.now();
   const kept = state.tables.get(owner);
   const same = !whole && kept !== undefined && kept.dirIno === dir.ino && now - kept.readWholeAtMs < maxAgeMs;

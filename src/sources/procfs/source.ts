@@ -88,7 +88,7 @@ async function collect(io: HostIO, root: string, ownership: SocketOwners): Promi
   }
   errors.permission += scan.denied;
   errors.process += scan.failed;
-  return { sockets, errors };
+  return { sockets, processDirs: scan.dirs, errors };
 }
 
 function listedInodes(tables: Array<{ entries: NetEntry[] }>): number[] {

@@ -74,7 +74,7 @@ async function collect(io: HostIO, settings: Settings, ownership: SocketOwners):
     // Handed over as is: ss lists a socket once, so each inode's array goes to one record.
     else if (holders) sockets[i]!.pids = holders.sort((a, b) => a - b);
   }
-  return { sockets, errors: { parse: listed.skipped, permission: scan.denied, process: scan.failed } };
+  return { sockets, processDirs: scan.dirs, errors: { parse: listed.skipped, permission: scan.denied, process: scan.failed } };
 }
 
 /** Runs ss and parses its output, owners left empty. */

@@ -58,6 +58,8 @@ describe('hostIO.stat on /proc, what the caches of fd tables and of identities r
   it(`gives /proc/PID/fd's number of open fds as its size (${countsFds ? 'Linux 6.2 and later' : '0 before Linux 6.2'})`, async () => {
     const child = spawn('sleep', ['30'], { stdio: ['ignore', 'ignore', 'ignore'] });
     try {
+      // Until it has exec'd sleep, the child is a copy of this process, with its fds.
+      while (!readlinkOrEmpty(`/proc/${child.pid}/exe`).endsWith('/sleep')) await new Promise((r) => setTimeout(r, 10));
       const before = await hostIO.stat(`/proc/${child.pid}/fd`);
       expect(before.size).toBe(countsFds ? readdirSync(`/proc/${child.pid}/fd`).length : 0);
       // The same process: the same directory, seconds apart.

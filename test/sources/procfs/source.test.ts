@@ -57,7 +57,15 @@ const EXPECTED = [
 describe('procfs source', () => {
   it('names every socket of every netns by its inode and gives it the pids holding it, ascending', async () => {
     const collection = await createProcfsSource(ctxOf('procfs', { config, io: fakeProc(), privileges })).collect();
-    expect(collection).toEqual({ sockets: EXPECTED, errors: { parse: 0, permission: 0, process: 0, net_table: 0 } });
+    expect(collection).toEqual({ sockets: EXPECTED, processDirs: expect.any(Map), errors: { parse: 0, permission: 0, process: 0, net_table: 0 } });
+  });
+
+  it('hands over the /proc/PID/fd instance of each process its scan stat()ed, for the process identities', async () => {
+    const host = fakeProc();
+    const { processDirs } = await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
+    // 400 is gone: its netns link fails before its fd table is looked at.
+    expect([...processDirs!.keys()].sort()).toEqual([100, 200, 300]);
+    for (const [pid, ino] of processDirs!) expect(ino).toBe((await host.stat(`/proc/${pid}/fd`)).ino);
   });
 
   it('reads the same however many lines of a net table the host hands over at once', async () => {
@@ -65,7 +73,7 @@ describe('procfs source', () => {
       const host = fakeProc();
       host.blockLines = blockLines;
       const collection = await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
-      expect(collection, `${blockLines} lines a block`).toEqual({ sockets: EXPECTED, errors: { parse: 0, permission: 0, process: 0, net_table: 0 } });
+      expect(collection, `${blockLines} lines a block`).toEqual({ sockets: EXPECTED, processDirs: expect.any(Map), errors: { parse: 0, permission: 0, process: 0, net_table: 0 } });
     }
   });
 
