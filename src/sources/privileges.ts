@@ -1,4 +1,5 @@
-// The privilege check shared by the sources that map sockets to PIDs through /proc/PID/fd.
+// What the sources that map sockets to PIDs through /proc/PID/fd share: the privilege check, and
+// the fix when procRoot cannot be read.
 import { missingCaps, PID_MAPPING, shortCapName, type Privileges } from '../host/capabilities.js';
 import type { Problem } from './types.js';
 
@@ -15,4 +16,9 @@ export function pidMappingWarnings(privileges: Privileges, source: string): Prob
         `systemd: AmbientCapabilities=${missing.join(' ')})`,
     },
   ];
+}
+
+/** The fix when procRoot/self cannot be read: the wrong procRoot, or no host /proc in a container. */
+export function procRootFix(root: string): string {
+  return `check procRoot (now ${root}); in Kubernetes, hostPID: true makes the container's /proc the host's, or mount the host's /proc (hostPath) and set procRoot to where it is mounted`;
 }

@@ -7,7 +7,7 @@ import { NET_TABLES, readNetTable } from '../../host/proc/net-tables.js';
 import type { NetEntry } from '../../host/proc/parse.js';
 import type { Transport } from '../../semconv.js';
 import type { SourceContext } from '../definition.js';
-import { pidMappingWarnings } from '../privileges.js';
+import { pidMappingWarnings, procRootFix } from '../privileges.js';
 import type { Collection, ProbeResult, SocketRecord, SourceBehaviour } from '../types.js';
 import type { config } from './config.js';
 import type { HostIO } from '../../host/types.js';
@@ -28,7 +28,7 @@ export function createProcfsSource(ctx: SourceContext<ConfigOf<typeof config>>):
         result.usable = false;
         result.problems.push({
           what: `cannot read ${root}/self/net/tcp or ${root}/self/fd (${(err as NodeJS.ErrnoException).code ?? err})`,
-          fix: `check procRoot (now ${root}); in Kubernetes, hostPID: true makes the container's /proc the host's, or mount the host's /proc (hostPath) and set procRoot to where it is mounted`,
+          fix: procRootFix(root),
         });
         return result;
       }

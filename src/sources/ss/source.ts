@@ -4,7 +4,7 @@ import type { ConfigOf } from '../../config/keys.js';
 import { SocketOwners } from '../../host/proc/fd-tables.js';
 import type { HostIO } from '../../host/types.js';
 import type { SourceContext } from '../definition.js';
-import { pidMappingWarnings } from '../privileges.js';
+import { pidMappingWarnings, procRootFix } from '../privileges.js';
 import type { Collection, ProbeResult, SourceBehaviour } from '../types.js';
 import type { config } from './config.js';
 import { parseSs, type SsListing } from './parse.js';
@@ -44,7 +44,7 @@ export function createSsSource(ctx: SourceContext<Settings>): SourceBehaviour {
         result.usable = false;
         result.problems.push({
           what: `cannot read ${root}/self/fd, where the owners of sockets are found (${(err as NodeJS.ErrnoException).code ?? err})`,
-          fix: `check procRoot (now ${root}); in Kubernetes, hostPID: true makes the container's /proc the host's, or mount the host's /proc (hostPath) and set procRoot to where it is mounted`,
+          fix: procRootFix(root),
         });
         return result;
       }
