@@ -8,6 +8,8 @@ export declare const CHILD_CPU_RESOLUTION_MS: number;
 export declare function childCpuMs(): number;
 /** User + system CPU of process `pid` so far, in ms, to one clock tick (10 ms); 0 once it is gone. */
 export declare function processCpuMs(pid: number): number;
+/** CPU of every thread of `pid` so far, in ms, to the nanosecond (schedstat); 0 once it is gone. */
+export declare function processCpuMsPrecise(pid: number): number;
 /** processCpuMs(pid) plus the CPU of the children it has reaped (cutime + cstime), in ms, to one tick each. */
 export declare function processWithChildrenCpuMs(pid: number): number;
 /** User + system CPU of this process, every thread included (libuv pool, GC), to the microsecond. */

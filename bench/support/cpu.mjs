@@ -1,6 +1,6 @@
 // CPU time of this process and of its reaped children, in milliseconds. Plain JavaScript, so that
 // agent-worker.mjs (run by plain node) and the TypeScript bench share it; types in cpu.d.mts.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ: the unit of the times in /proc/PID/stat; 100 on every mainstream Linux ABI. */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -33,6 +33,28 @@ function statOf(pid) {
 export function processCpuMs(pid) {
   const stat = statOf(pid);
   return stat === undefined ? 0 : ticksMs(stat, UTIME_AFTER_COMM);
+}
+
+/**
+ * CPU of every thread of `pid` so far, in ms, to the nanosecond: the first field of each task's
+ * schedstat (time on a CPU, ns). 0 once the process is gone.
+ */
+export function processCpuMsPrecise(pid) {
+  let ns = 0;
+  let tasks;
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ', 1)[0]);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return ns / 1e6;
 }
 
 export function processWithChildrenCpuMs(pid) {

@@ -5,16 +5,16 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOADER } from '../../test/helpers/requirements.js';
-import { processCpuMs } from './cpu.mjs';
+import { processCpuMsPrecise } from './cpu.mjs';
 import { summarize, type Summary } from './stats.js';
 
 /** Intervals thrown away first: they include start-up. */
 const START_INTERVALS = 2;
 
 export interface LoaderCycles {
-  /** CPU between two consecutive interval lines (10 ms ticks each), per interval. */
+  /** CPU between two consecutive interval lines (schedstat, ns), per interval. */
   perInterval: Summary;
-  /** CPU over all measured intervals divided by their number: exact to 10 ms / intervals. */
+  /** CPU over all measured intervals divided by their number. */
   meanMs: number;
   /** The iterator's own wall time per interval, as the loader reports it. */
   iterMs: Summary;
@@ -46,7 +46,7 @@ export async function loaderCycles(intervals: number): Promise<LoaderCycles> {
     const seen: Array<{ sockets: number; iterNs: number; cpuMs: number }> = [];
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       const o = JSON.parse(line) as { type: string; sockets: number; iterNs: number };
-      if (o.type === 'interval') seen.push({ sockets: o.sockets, iterNs: o.iterNs, cpuMs: processCpuMs(proc.pid!) });
+      if (o.type === 'interval') seen.push({ sockets: o.sockets, iterNs: o.iterNs, cpuMs: processCpuMsPrecise(proc.pid!) });
     });
     while (seen.length < START_INTERVALS + intervals + 1) {
       if (proc.exitCode !== null) throw new Error(`netproc-loader exited (${proc.exitCode})`);
