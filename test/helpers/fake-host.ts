@@ -53,7 +53,11 @@ export class FakeHost implements HostIO {
     return [...names];
   }
 
+  /** Every path readlink() was asked for, in order. */
+  readlinks: string[] = [];
+
   async readlink(path: string): Promise<string> {
+    this.readlinks.push(path);
     const link = this.links.get(path);
     if (link !== undefined) return link;
     const exe = /^\/proc\/(\d+)\/exe$/.exec(path);
@@ -87,10 +91,17 @@ export class FakeHost implements HostIO {
   /** Links readLinks read, by path: what a cache of fd tables saved shows here. */
   linksRead: string[] = [];
 
-  /** An fd directory without links reads as that of a process that is gone. */
+  /** PIDs whose fd directory is there and empty, as a kernel thread's. */
+  emptyFdDirs = new Set<number>();
+  /** Directories readLinks listed, in order. */
+  tablesListed: string[] = [];
+
+  /** An fd directory without links reads as that of a process that is gone, unless its PID is in emptyFdDirs. */
   async readLinks(dir: string, skip?: (name: string) => boolean): Promise<LinkTable> {
     const names = await this.readdir(dir);
-    if (names.length === 0) throw enoent(dir);
+    const pid = /^\/proc\/(\d+)\/fd$/.exec(dir);
+    if (names.length === 0 && !(pid && this.emptyFdDirs.has(Number(pid[1])) && this.procs.has(Number(pid[1])))) throw enoent(dir);
+    this.tablesListed.push(dir);
     const targets = names.map((name) => {
       if (skip?.(name)) return undefined;
       this.linksRead.push(`${dir}/${name}`);

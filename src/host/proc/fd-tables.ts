@@ -57,6 +57,8 @@ interface CachedTable {
   /** Large tables only: fd name -> socket inode, 0 for anything else. */
   fds: Map<string, number> | undefined;
   readWholeAtMs: number;
+  /** The netns read with the table (scans that read namespaces), served with it while it is served as kept. */
+  netns?: number | undefined;
 }
 
 /** Tables smaller than this are read whole when their count changed: a list and a few links cost less than keeping every fd. */
@@ -65,6 +67,12 @@ export const MIN_CACHED_FDS = 128;
 /** What is kept from one cycle to the next: the fd tables, by PID. */
 export interface FdTableState {
   tables: Map<number, CachedTable>;
+  /**
+   * Whether this kernel gives fd counts: some fd directory had a size. Until then a size of 0 may
+   * be a kernel without counts; after, it is a table without fds (a kernel thread's, of which a
+   * node has 60 to a few hundred), served as kept like any other.
+   */
+  countsFds: boolean;
 }
 
 /** socket inode -> the PID holding it, or the PIDs when several do (after a fork, or passed on) */
@@ -85,9 +93,11 @@ export function ownersOf(held: Map<number, number[]>): Map<number, number | numb
 
 /**
  * Reads every process's fd table, and its netns unless `namespaces` is false (a source that lists
- * only its own netns, at about 8 µs a process). A process that vanished is silent, one the agent
- * may not inspect is counted as denied, one with any other error is counted as failed and
- * skipped: one odd process never fails the whole scan.
+ * only its own netns). The netns link (about 8 µs) is kept with the table: read when the table is
+ * read, served when it is served as kept; the link of each netns's reader is checked every cycle
+ * (docs/sources.md, procfs). A process that vanished is silent, one the agent may not inspect is
+ * counted as denied, one with any other error is counted as failed and skipped: one odd process
+ * never fails the whole scan.
  */
 export async function scanProcesses(io: HostIO, root: string, maxAgeMs: number, state: FdTableState, namespaces = true): Promise<Scan> {
   const scan: Scan = { held: new Map(), fromCache: [], namespaces: new Map(), dirs: new Map(), denied: 0, failed: 0 };
@@ -96,13 +106,46 @@ export async function scanProcesses(io: HostIO, root: string, maxAgeMs: number, 
   if (self !== undefined) scan.namespaces.set(self, 'self');
   const pids = (await io.readdir(root)).filter((name) => /^\d+$/.test(name));
   const live = new Set<number>();
-  const options = { maxAgeMs, state, live, namespaces };
+  const netnsOf: NetnsSeen = new Map();
+  const options = { maxAgeMs, state, live, namespaces, netnsOf };
   // One process after the other: readLinks reads a whole fd table at once, and yields to the
   // event loop before each, so the loop waits for one table at most.
   for (const pid of pids) await scanProcess(io, root, pid, scan, options);
   for (const pid of state.tables.keys()) if (!live.has(pid)) state.tables.delete(pid);
+  if (namespaces && !(await representativesHold(io, root, scan, netnsOf))) {
+    // A kept netns was wrong: the process moved (setns) with its fd table as it was. Read every
+    // process's netns again; a rare cycle that costs what every cycle cost without the cache.
+    for (const [netns, pid] of [...scan.namespaces]) if (pid !== 'self') scan.namespaces.delete(netns);
+    for (const [pid, known] of netnsOf) {
+      const netns = known.kept ? await io.readlink(`${root}/${pid}/ns/net`).then(parseNsInode, () => undefined) : known.netns;
+      const table = state.tables.get(Number(pid));
+      if (known.kept && table) table.netns = netns;
+      if (netns !== undefined && !scan.namespaces.has(netns)) scan.namespaces.set(netns, pid);
+    }
+  }
   return scan;
 }
+
+/**
+ * Whether the PID each netns is to be read through still lives in it, where that netns was served
+ * from the cache. Another process in it, wrongly kept, does no harm: the netns has its reader.
+ */
+async function representativesHold(
+  io: HostIO,
+  root: string,
+  scan: Scan,
+  netnsOf: NetnsSeen,
+): Promise<boolean> {
+  for (const [netns, pid] of scan.namespaces) {
+    if (netnsOf.get(pid)?.kept !== true) continue;
+    const now = await io.readlink(`${root}/${pid}/ns/net`).then(parseNsInode, () => undefined);
+    if (now !== netns) return false;
+  }
+  return true;
+}
+
+/** PID -> the netns it was found in this cycle, and whether that was served from the cache. */
+type NetnsSeen = Map<string, { netns: number | undefined; kept: boolean }>;
 
 export interface TableOptions {
   /** 0: read every link every cycle, keep nothing. */
@@ -118,31 +161,45 @@ async function scanProcess(
   root: string,
   pid: string,
   scan: Scan,
-  options: TableOptions & { live: Set<number>; namespaces: boolean },
+  options: TableOptions & { live: Set<number>; namespaces: boolean; netnsOf: NetnsSeen },
 ): Promise<void> {
   const owner = Number(pid);
   try {
-    if (options.namespaces) {
-      const netns = parseNsInode(await io.readlink(`${root}/${pid}/ns/net`));
+    const { namespaces, state, netnsOf } = options;
+    const readNetns = async () => parseNsInode(await io.readlink(`${root}/${pid}/ns/net`));
+    // A process with no netns kept: its link first, so that one the agent may not inspect fails
+    // before its fd table is read.
+    let netns = namespaces && state.tables.get(owner)?.netns === undefined ? await readNetns() : undefined;
+    const kept = await readFdTable(io, root, owner, scan, options);
+    if (namespaces) {
+      // A table served as kept serves its netns too; a table read again has the link read again.
+      const fromCache = netns === undefined && kept?.netns !== undefined;
+      if (fromCache) netns = kept!.netns;
+      else if (netns === undefined) netns = await readNetns();
+      const table = state.tables.get(owner);
+      if (table) table.netns = netns;
+      netnsOf.set(pid, { netns, kept: fromCache });
       if (netns !== undefined && !scan.namespaces.has(netns)) scan.namespaces.set(netns, pid);
     }
     options.live.add(owner);
-    await readFdTable(io, root, owner, scan, options);
   } catch (err) {
+    scan.held.delete(owner);
+    scan.dirs.delete(owner);
     scanFailed(err, owner, scan, options.state);
   }
 }
 
 /**
  * The socket inodes of one fd table into scan.held, from the cache where it may (see
- * CachedTable), keeping the table for the next cycle.
+ * CachedTable), keeping the table for the next cycle. Returns the kept table when it was served
+ * as kept, nothing read.
  */
-export async function readFdTable(io: HostIO, root: string, owner: number, scan: Scan, options: TableOptions): Promise<void> {
+export async function readFdTable(io: HostIO, root: string, owner: number, scan: Scan, options: TableOptions): Promise<CachedTable | undefined> {
   const { maxAgeMs, state, whole } = options;
   const fdDir = `${root}/${owner}/fd`;
   if (maxAgeMs <= 0) {
     scan.held.set(owner, socketInodes(await io.readLinks(fdDir)).inodes);
-    return;
+    return undefined;
   }
   // Before the links: a process that takes this PID after this stat() has another directory.
   const dir = await io.stat(fdDir);
@@ -150,10 +207,11 @@ export async function readFdTable(io: HostIO, root: string, owner: number, scan:
   const now = io.now();
   const kept = state.tables.get(owner);
   const same = !whole && kept !== undefined && kept.dirIno === dir.ino && now - kept.readWholeAtMs < maxAgeMs;
-  if (same && dir.size > 0 && dir.size === kept.count) {
+  if (dir.size > 0) state.countsFds = true;
+  if (same && (dir.size > 0 || state.countsFds) && dir.size === kept.count) {
     scan.held.set(owner, kept.inodes);
     scan.fromCache.push(owner);
-    return;
+    return kept;
   }
   const cached = same ? kept.fds : undefined;
   const table = await io.readLinks(fdDir, cached && ((name) => cached.has(name)));
@@ -167,6 +225,7 @@ export async function readFdTable(io: HostIO, root: string, owner: number, scan:
   } else {
     state.tables.set(owner, { dirIno: dir.ino, count: dir.size, inodes, fds, readWholeAtMs: now });
   }
+  return undefined;
 }
 
 /**
@@ -203,7 +262,7 @@ export function scanFailed(err: unknown, owner: number, scan: Scan, state: FdTab
  * from the cache to be read whole before the answer.
  */
 export class SocketOwners {
-  private readonly state: FdTableState = { tables: new Map() };
+  private readonly state: FdTableState = { tables: new Map(), countsFds: false };
   /** Socket inodes no fd held at the end of the last cycle. */
   private unowned = new Set<number>();
   /** Socket inodes no fd held even after every table was read whole: they need no search. */

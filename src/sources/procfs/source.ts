@@ -63,16 +63,18 @@ async function collect(io: HostIO, root: string, ownership: SocketOwners): Promi
   const owners = await ownership.owners(scan, listedInodes(tables));
 
   const sockets: SocketRecord[] = [];
-  // Should two tables list a socket (its process moved to another netns meanwhile), keep the first.
-  const seenInodes = new Set<number>();
+  // Should two tables list a socket (a netns read twice, through a process that moved to it
+  // meanwhile), keep the first.
+  const repeated = repeatedInodes(tables);
   const seenTuples = new Set<string>();
   for (const { netns, transport, entries } of tables) {
     for (const entry of entries) {
       let id: string;
       let pids: number[] = [];
       if (entry.inode !== 0) {
-        if (seenInodes.has(entry.inode)) continue;
-        seenInodes.add(entry.inode);
+        const seen = repeated.get(entry.inode);
+        if (seen === true) continue;
+        if (seen === false) repeated.set(entry.inode, true);
         id = `ino:${entry.inode}`;
         const holders = owners.get(entry.inode);
         if (typeof holders === 'number') pids = [holders];
@@ -89,6 +91,22 @@ async function collect(io: HostIO, root: string, ownership: SocketOwners): Promi
   errors.permission += scan.denied;
   errors.process += scan.failed;
   return { sockets, processDirs: scan.dirs, errors };
+}
+
+/**
+ * The inodes listed more than once, each mapped to false (not yet taken). Found by sorting: a Set
+ * of every inode costs about 0.3 µs a socket (V8 grows it by rehashing), ten times the sort.
+ */
+function repeatedInodes(tables: Array<{ entries: NetEntry[] }>): Map<number, boolean> {
+  let count = 0;
+  for (const { entries } of tables) count += entries.length;
+  const inodes = new Float64Array(count);
+  let i = 0;
+  for (const { entries } of tables) for (const { inode } of entries) inodes[i++] = inode;
+  inodes.sort();
+  const repeated = new Map<number, boolean>();
+  for (let j = 1; j < count; j++) if (inodes[j] === inodes[j - 1] && inodes[j] !== 0) repeated.set(inodes[j]!, false);
+  return repeated;
 }
 
 function listedInodes(tables: Array<{ entries: NetEntry[] }>): number[] {

@@ -63,9 +63,16 @@ describe('procfs source', () => {
   it('hands over the /proc/PID/fd instance of each process its scan stat()ed, for the process identities', async () => {
     const host = fakeProc();
     const { processDirs } = await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
-    // 400 is gone: its netns link fails before its fd table is looked at.
+    // 400 is gone: its fd directory is not there to stat().
     expect([...processDirs!.keys()].sort()).toEqual([100, 200, 300]);
     for (const [pid, ino] of processDirs!) expect(ino).toBe((await host.stat(`/proc/${pid}/fd`)).ino);
+  });
+
+  it('lists a socket two tables list (a netns read twice, its reader having moved meanwhile) once, as the first table has it', async () => {
+    const host = fakeProc();
+    host.files.set('/proc/300/net/tcp', [HEADER, row(0, 5432, 0, '0A', 444), row(1, 8080, 40000, '08', 222), row(2, 40000, 8080, '01', 333), ''].join('\n'));
+    const { sockets } = await createProcfsSource(ctxOf('procfs', { config, io: host, privileges })).collect();
+    expect(sockets).toEqual(EXPECTED);
   });
 
   it('reads the same however many lines of a net table the host hands over at once', async () => {
@@ -321,6 +328,101 @@ describe('procfs source: the cache of large fd tables', () => {
     expect((await owners(source)).get(60001)).toEqual([PEER]);
     // Found by reading every table served from the cache whole, the large one too.
     expect(readBig(host)).toHaveLength(COUNT + 1);
+  });
+
+  it('serves a table without fds (a kernel thread\'s) as kept once some fd directory showed that the kernel counts fds', async () => {
+    for (const counts of [true, false]) {
+      const host = bigHost();
+      host.reportsFdCount = counts;
+      host.startProcess(2, 'kthreadd');
+      host.emptyFdDirs.add(2);
+      host.links.set('/proc/2/ns/net', `net:[${HOST_NS}]`);
+      const source = createProcfsSource(ctxOf('procfs', { config: cached(), io: host, privileges }));
+      for (const listed of [1, counts ? 0 : 1, counts ? 0 : 1]) {
+        host.tablesListed = [];
+        host.readlinks = [];
+        expect((await owners(source)).get(FIRST_INODE)).toEqual([BIG]);
+        expect(host.tablesListed.filter((dir) => dir === '/proc/2/fd'), `counts ${counts}`).toHaveLength(listed);
+        expect(host.readlinks.includes('/proc/2/ns/net'), `counts ${counts}`).toBe(listed === 1);
+      }
+    }
+  });
+
+  describe('the netns of each process', () => {
+    const THIRD_NS = 4026532100;
+    const nsLinks = (host: FakeHost): string[] => {
+      const read = host.readlinks.filter((path) => path.endsWith('/ns/net'));
+      host.readlinks = [];
+      return read;
+    };
+    /** bigHost, and pids 700 and 800 in OTHER_NS, holding sockets 70 and 80 there. */
+    function twoNetns(): FakeHost {
+      const host = bigHost();
+      for (const pid of [700, 800]) {
+        host.startProcess(pid, `p${pid}`);
+        host.links.set(`/proc/${pid}/ns/net`, `net:[${OTHER_NS}]`);
+        host.links.set(`/proc/${pid}/fd/3`, `socket:[${pid / 10}]`);
+      }
+      const other = [HEADER, row(0, 7000, 0, '0A', 70), row(1, 8000, 0, '0A', 80), ''].join('\n');
+      host.files.set('/proc/700/net/tcp', other);
+      host.files.set('/proc/800/net/tcp', other);
+      return host;
+    }
+    const listed = async (source: ReturnType<typeof createProcfsSource>) =>
+      new Map((await source.collect()).sockets!.map((s) => [s.id, s.pids]));
+
+    it('serves it with a table served as kept, and reads only the link of the PID each netns is read through', async () => {
+      const host = twoNetns();
+      const source = createProcfsSource(ctxOf('procfs', { config: cached(), io: host, privileges }));
+      expect((await listed(source)).get('ino:70')).toEqual([700]);
+      expect(nsLinks(host).sort()).toEqual(['/proc/500/ns/net', '/proc/600/ns/net', '/proc/700/ns/net', '/proc/800/ns/net', '/proc/self/ns/net']);
+      for (let i = 0; i < 2; i++) {
+        const now = await listed(source);
+        expect(now.get('ino:70')).toEqual([700]);
+        expect(now.get('ino:80')).toEqual([800]);
+        expect(nsLinks(host)).toEqual(['/proc/self/ns/net', '/proc/700/ns/net']);
+      }
+      // Off, every link every cycle.
+      const uncached = createProcfsSource(ctxOf('procfs', { config: cached(''), io: host, privileges }));
+      for (let i = 0; i < 2; i++) {
+        await uncached.collect();
+        expect(nsLinks(host)).toHaveLength(5);
+      }
+    });
+
+    it('reads every netns again when the PID a netns was read through has moved, in that cycle', async () => {
+      const host = twoNetns();
+      const source = createProcfsSource(ctxOf('procfs', { config: cached(), io: host, privileges }));
+      for (let i = 0; i < 2; i++) await listed(source);
+      // 700 enters a third netns (setns) with its fd table as it was; its /proc/700/net now shows
+      // that netns, where one TIME_WAIT socket is left.
+      host.links.set('/proc/700/ns/net', `net:[${THIRD_NS}]`);
+      host.files.set('/proc/700/net/tcp', [HEADER, row(0, 41000, 9000, '06', 0), ''].join('\n'));
+      nsLinks(host);
+      const now = await listed(source);
+      // OTHER_NS read through 800, the third netns through 700, each socket under its own netns.
+      expect(now.get('ino:70')).toEqual([700]);
+      expect(now.get('ino:80')).toEqual([800]);
+      expect(now.get(`tuple:${THIRD_NS}:tcp:127.0.0.1:41000->127.0.0.1:9000`)).toEqual([]);
+      expect([...now.keys()].some((id) => id.startsWith(`tuple:${OTHER_NS}:`))).toBe(false);
+      expect(nsLinks(host)).toContain('/proc/800/ns/net');
+      // Then served from the cache again: only 700 and 800 are checked, each the reader of a netns.
+      await listed(source);
+      expect(nsLinks(host).sort()).toEqual(['/proc/700/ns/net', '/proc/800/ns/net', '/proc/self/ns/net']);
+    });
+
+    it('reads it again with a table whose fd count changed, and so finds a netns no other process is in', async () => {
+      const host = twoNetns();
+      const source = createProcfsSource(ctxOf('procfs', { config: cached(), io: host, privileges }));
+      for (let i = 0; i < 2; i++) await listed(source);
+      // 800 (not the PID OTHER_NS is read through) enters a third netns and opens a socket there.
+      host.links.set('/proc/800/ns/net', `net:[${THIRD_NS}]`);
+      host.links.set('/proc/800/fd/4', 'socket:[90]');
+      host.files.set('/proc/800/net/tcp', [HEADER, row(0, 9000, 0, '0A', 90), ''].join('\n'));
+      const now = await listed(source);
+      expect(now.get('ino:90')).toEqual([800]);
+      expect(now.get('ino:70')).toEqual([700]);
+    });
   });
 
   it('lists a large table every cycle where the kernel gives no fd count (before Linux 6.2), reading only new fd numbers', async () => {
