@@ -1,4 +1,5 @@
-// The real HostIO: files under /proc, and child processes run with an argument array (never a shell).
+// The real HostIO: files under /proc, and child processes run with an argument array (never parsed
+// by a shell; ss runs under the launcher, launcher.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -6,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { execa } from 'execa';
+import { Launcher } from './launcher.js';
 import { LineSplitter } from './lines.js';
 import type { ChildExit, ChildHandle, HostIO, SpawnSpec } from './types.js';
 
@@ -152,8 +154,28 @@ const SPOOL_MIN_FREE_BYTES = 64 * 1024 * 1024;
 /** Size of the last spooled output, to check before the next run that there is room for it. */
 let lastSpooledBytes = 0;
 
-/** Runs a program to its end, handing stdout to onLines in blocks of whole lines. */
+/** One launcher per program and arguments (the ss source's one command), made on first use. */
+const launchers = new Map<string, Launcher>();
+
+/**
+ * Runs a program to its end, handing stdout to onLines in blocks of whole lines: through a
+ * launcher (launcher.ts) where /bin/sh is there and the temp directory has room, else spawned by
+ * the agent itself, spooled, or piped when there is no room.
+ */
 async function runLines(file: string, args: readonly string[], onLines: OnLines, options?: RunOptions): Promise<void> {
+  if (!hasSpoolRoom()) return runLinesPiped(file, args, onLines, options);
+  const launcher = launcherFor(file, args);
+  if (launcher) {
+    const { spool, size } = await launcher.run(options?.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    try {
+      if (size > MAX_CHILD_OUTPUT) throw new Error(`${file} printed more than ${MAX_CHILD_OUTPUT} bytes`);
+      lastSpooledBytes = size;
+      await readBlocks(spool, 0, onLines);
+    } finally {
+      launcher.release();
+    }
+    return;
+  }
   const spool = openSpool();
   if (spool === undefined) return runLinesPiped(file, args, onLines, options);
   try {
@@ -168,6 +190,19 @@ async function runLines(file: string, args: readonly string[], onLines: OnLines,
   }
 }
 
+/** The launcher for this command, made on first use; undefined without /bin/sh or a spool. */
+function launcherFor(file: string, args: readonly string[]): Launcher | undefined {
+  const key = JSON.stringify([file, ...args]);
+  let launcher = launchers.get(key);
+  if (launcher === undefined && Launcher.available()) {
+    const spool = openSpool();
+    if (spool === undefined) return undefined;
+    killChildrenOnExit();
+    launchers.set(key, (launcher = new Launcher(file, args, spool, MAX_CHILD_STDERR)));
+  }
+  return launcher;
+}
+
 /**
  * An unlinked file in the temp directory (TMPDIR), so nothing is left behind; undefined when it
  * cannot be made there or the filesystem is short of room: a full disk would silently cut the
@@ -175,12 +210,6 @@ async function runLines(file: string, args: readonly string[], onLines: OnLines,
  */
 function openSpool(): number | undefined {
   const dir = tmpdir();
-  try {
-    const { bavail, bsize } = statfsSync(dir);
-    if (bavail * bsize < SPOOL_MIN_FREE_BYTES + 2 * lastSpooledBytes) return undefined;
-  } catch {
-    return undefined;
-  }
   // node:crypto only here, where it is used: an agent that never spools does not load it.
   const path = join(dir, `netproc-agent-${process.getBuiltinModule('node:crypto').randomUUID()}`);
   let fd: number;
@@ -195,6 +224,16 @@ function openSpool(): number | undefined {
   } catch {
     closeSync(fd);
     return undefined;
+  }
+}
+
+/** Whether the temp directory has room for twice the last output and then some. */
+function hasSpoolRoom(): boolean {
+  try {
+    const { bavail, bsize } = statfsSync(tmpdir());
+    return bavail * bsize >= SPOOL_MIN_FREE_BYTES + 2 * lastSpooledBytes;
+  } catch {
+    return false;
   }
 }
 
@@ -256,10 +295,14 @@ const runningChildren = new Set<ChildProcess>();
 
 let killOnExit = false;
 
-function track(child: ChildProcess): void {
+function killChildrenOnExit(): void {
   // One exit listener for the agent's life, not one added and removed with every ss run.
   if (!killOnExit) process.once('exit', killRunningChildren);
   killOnExit = true;
+}
+
+function track(child: ChildProcess): void {
+  killChildrenOnExit();
   runningChildren.add(child);
   child.once('close', () => runningChildren.delete(child));
 }
@@ -270,6 +313,8 @@ function track(child: ChildProcess): void {
  */
 export function killRunningChildren(): void {
   for (const child of runningChildren) child.kill('SIGKILL');
+  for (const launcher of launchers.values()) launcher.close();
+  launchers.clear();
 }
 
 /** The fallback: stdout through a pipe, split at the last newline of each chunk as it arrives. */

@@ -1,5 +1,8 @@
 // A 24 MiB TCP transfer on loopback, kept open across several collection intervals:
 // the ss source must report the sender's transmitted and the receiver's received bytes exactly.
+// Then the launcher that runs ss: one for the agent's life, gone with a SIGKILLed agent.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually, startAgent, type AgentUnderTest } from '../helpers/agent.js';
 import { killAll, peer } from '../helpers/processes.js';
@@ -57,5 +60,23 @@ describe.skipIf(missing('ss-transfer', 'root', 'ss'))('ss source, TCP transfer o
     expect(tx(sender.pid, later)).toBe(tx(sender.pid, samples));
     const name = later.find((s) => s.labels.process_pid === String(sender.pid))?.labels.process_executable_name;
     expect(name).toMatch(/^node/);
+  });
+
+  it('runs ss through one launcher shell for the agent\'s life, which exits when the agent is SIGKILLed', async () => {
+    const launchers = (): number[] => {
+      try {
+        const out = execFileSync('pgrep', ['-P', String(agent.child.pid), '-f', 'netproc-launcher'], { encoding: 'utf8' }).trim();
+        return out === '' ? [] : out.split('\n').map(Number);
+      } catch {
+        return [];
+      }
+    };
+    const first = await eventually(async () => (launchers().length === 1 ? launchers()[0] : undefined), 10_000, 'the launcher');
+    // Several intervals later, the same shell.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(launchers()).toEqual([first]);
+    await agent.child.kill('SIGKILL');
+    const gone = (): boolean => !existsSync(`/proc/${first}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${first}/status`, 'utf8'));
+    await eventually(async () => (gone() ? true : undefined), 10_000, `launcher ${first} to exit`);
   });
 });

@@ -1,11 +1,13 @@
 // hostIO.runLines, which the ss source runs `ss` with: a real child's stdout, handed over in
-// blocks of whole lines, spooled through an unlinked temp file or, without room for one, a pipe.
+// blocks of whole lines, spooled through an unlinked temp file (run by a long-lived shell, the
+// launcher) or, without room for one, a pipe.
 // (It belongs with src/host/io.ts; it is here beside its one caller.)
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostIO } from '../../../src/host/io.js';
+import { eventually } from '../../helpers/agent.js';
 import { readlinkOrEmpty } from '../../helpers/links.js';
 
 /** A child printing `text` to stdout (kept in a file: an argument holds at most 128 KiB). */
@@ -94,5 +96,67 @@ describe.each([
       throw new Error('parser bug');
     });
     await expect(failing).rejects.toThrow('parser bug');
+  });
+});
+
+describe('hostIO.runLines through the launcher (a long-lived /bin/sh, so the agent forks nothing per run)', () => {
+  /** A program printing its parent's pid and its arguments as JSON; `marker` makes a launcher of its own. */
+  const REPORT = 'process.stdout.write(JSON.stringify({ ppid: process.ppid, argv: process.argv.slice(1) }) + "\\n")';
+  async function report(marker: string, ...args: string[]): Promise<{ ppid: number; argv: string[] }> {
+    const blocks = await blocksOf(process.execPath, ['-e', REPORT, marker, ...args]);
+    return JSON.parse(blocks.join('')) as { ppid: number; argv: string[] };
+  }
+  const cmdline = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+
+  it('runs every run of one program under one shell, not as a child of the agent', async () => {
+    const marker = `one-shell-${process.hrtime.bigint()}`;
+    const runs = [await report(marker), await report(marker), await report(marker)];
+    const shell = runs[0]!.ppid;
+    expect(runs.map((r) => r.ppid)).toEqual([shell, shell, shell]);
+    expect(shell).not.toBe(process.pid);
+    expect(cmdline(shell).slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(cmdline(shell)).toContain('netproc-launcher');
+    // The shell is the agent's child, in a process group of its own.
+    const stat = readFileSync(`/proc/${shell}/stat`, 'utf8');
+    const [ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(1, 3).map(Number);
+    expect(ppid).toBe(process.pid);
+    expect(pgrp).toBe(shell);
+  });
+
+  it('hands the arguments over as they are: the shell never parses them', async () => {
+    const canary = join(spoolDir, 'canary');
+    const odd = [`$(touch ${canary})`, `\`touch ${canary}\``, 'two words', '"quoted"', "'single'", '; touch x', '*', '$HOME', 'a\\b', ''];
+    const { argv } = await report(`verbatim-${process.hrtime.bigint()}`, ...odd);
+    expect(argv.slice(1)).toEqual(odd);
+    expect(existsSync(canary)).toBe(false);
+  });
+
+  it('keeps no output on disk between runs', async () => {
+    const marker = `released-${process.hrtime.bigint()}`;
+    const { ppid } = await report(marker);
+    const spool = readdirSync(`/proc/${ppid}/fd`).includes('3') ? statSync(`/proc/${ppid}/fd/3`) : undefined;
+    expect(spool?.size).toBe(0);
+  });
+
+  it('after a run past its timeout, kills the shell and the program, and runs the next under a new shell', async () => {
+    const flag = join(spoolDir, 'slow');
+    writeFileSync(flag, '');
+    // Slow while the flag exists; then a quick report of its parent.
+    const script = `const fs = require('fs'); if (fs.existsSync(${JSON.stringify(flag)})) { fs.writeFileSync(${JSON.stringify(flag)}, String(process.pid)); setTimeout(() => {}, 60_000); } else ${REPORT}`;
+    const slow = hostIO.runLines!(process.execPath, ['-e', script], () => {}, { timeoutMs: 500 });
+    await expect(slow).rejects.toThrow(/timed out after 500 ms/);
+    const program = Number(readFileSync(flag, 'utf8'));
+    expect(program).toBeGreaterThan(0);
+    const gone = (pid: number): boolean => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    await eventually(async () => (gone(program) ? true : undefined), 5000, 'the slow program to be killed');
+    rmSync(flag);
+    const blocks: string[] = [];
+    await hostIO.runLines!(process.execPath, ['-e', script], (text) => blocks.push(text));
+    const { ppid } = JSON.parse(blocks.join('')) as { ppid: number };
+    expect(cmdline(ppid)).toContain('netproc-launcher');
+  });
+
+  it('reports a program killed by a signal as the shell sees it (128 + the signal)', async () => {
+    await expect(blocksOf(process.execPath, ['-e', 'process.kill(process.pid, "SIGKILL")'])).rejects.toThrow(/failed with 137/);
   });
 });
