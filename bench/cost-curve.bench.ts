@@ -8,14 +8,13 @@
 // cycle at 10,000 sockets and <= 500 ms at 50,000; agent RSS <= 150 MB at 50,000 sockets held by
 // 1,000 processes; cost per socket at 50,000 <= 1.2x that at 10,000, for each source.
 // Figures are printed, never asserted.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually, startAgent, type AgentUnderTest } from '../test/helpers/agent.js';
 import { OtlpReceiver } from '../test/helpers/otlp-receiver.js';
 import { startAgentProcess, type AgentProcess, type CycleReply } from './support/agent-process.js';
-import { childCpuMs, processCpuMs, processWithChildrenCpuMs } from './support/cpu.mjs';
+import { childCpuMs, liveChildrenCpuMs, processWithChildrenCpuMs } from './support/cpu.mjs';
 import { ssSourceModule } from './support/dist.js';
 import { positiveInt, positiveIntList } from './support/env.js';
 import { startHolder, type Holder } from './support/holder.js';
@@ -225,12 +224,12 @@ async function wholeAgent(nodeOptions: string): Promise<WholeAgent> {
     // From the first export on, EXPORTS more: that many collection intervals, all at full size.
     await eventually(async () => (receiver.requests.length >= 1 ? true : undefined), 60_000, 'a first OTLP export');
     const pid = a.child.pid;
-    const cpuBefore = processWithChildrenCpuMs(pid) + childrenCpuMs(pid);
+    const cpuBefore = processWithChildrenCpuMs(pid) + liveChildrenCpuMs(pid);
     const t = Date.now();
     const firstCounted = receiver.requests.length;
     await eventually(async () => (receiver.requests.length >= firstCounted + EXPORTS ? true : undefined), 60_000 + EXPORTS * AGENT_INTERVAL_S * 2000, `${EXPORTS} OTLP exports`);
     const intervals = (Date.now() - t) / (AGENT_INTERVAL_S * 1000);
-    const cpuPerIntervalMs = (processWithChildrenCpuMs(pid) + childrenCpuMs(pid) - cpuBefore) / intervals;
+    const cpuPerIntervalMs = (processWithChildrenCpuMs(pid) + liveChildrenCpuMs(pid) - cpuBefore) / intervals;
     const scrapes: number[] = [];
     let text = '';
     for (let i = 0; i < SCRAPES; i++) {
@@ -263,19 +262,6 @@ async function wholeAgent(nodeOptions: string): Promise<WholeAgent> {
     }
     await receiver.stop();
   }
-}
-
-/** CPU of the live children of `pid` (the loader, ss while it runs); reaped ones are in processWithChildrenCpuMs. */
-function childrenCpuMs(pid: number): number {
-  let total = 0;
-  try {
-    for (const child of execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n')) {
-      if (child !== '') total += processCpuMs(Number(child));
-    }
-  } catch {
-    // no children
-  }
-  return total;
 }
 
 function printTables(points: readonly Point[]): void {

@@ -5,7 +5,7 @@
 //   node agent-worker.mjs SOURCE HELPER_PIDS [AGENT FLAGS...]   (HELPER_PIDS: one pid, or several comma-separated)
 // Requests: {kind:'cycle'} | {kind:'parse-timing', reps}; replies: {ok, reply} | {ok:false, error}.
 import { pino } from 'pino';
-import { childCpuMs, selfCpuMs } from './cpu.mjs';
+import { childCpuMs, liveChildrenCpuMs, selfCpuMs } from './cpu.mjs';
 
 const DIST = new URL('../../dist/', import.meta.url);
 const { buildCore } = await import(new URL('agent.js', DIST).href);
@@ -45,12 +45,13 @@ function answer(request) {
 async function cycle() {
   meter = newMeter();
   const self = selfCpuMs();
-  const child = childCpuMs();
+  // Reaped children (ss spawned by the agent), and the launcher shell with the ss runs it reaped.
+  const child = childCpuMs() + liveChildrenCpuMs(process.pid);
   const began = process.hrtime.bigint();
   const snapshot = await collector.collectOnce();
   const wallMs = Number(process.hrtime.bigint() - began) / 1e6;
   const selfMs = selfCpuMs() - self;
-  const childMs = childCpuMs() - child;
+  const childMs = childCpuMs() + liveChildrenCpuMs(process.pid) - child;
   const health = collector.health.get(source);
   const { runSelfMs, ...calls } = meter;
   return {

@@ -14,3 +14,8 @@ export declare function processCpuMsPrecise(pid: number): number;
 export declare function processWithChildrenCpuMs(pid: number): number;
 /** User + system CPU of this process, every thread included (libuv pool, GC), to the microsecond. */
 export declare function selfCpuMs(): number;
+/**
+ * CPU of the live children of `pid` and of the children they reaped (a launcher shell and its ss
+ * runs, the ebpf loader), in ms, to one tick each.
+ */
+export declare function liveChildrenCpuMs(pid: number): number;

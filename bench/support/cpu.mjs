@@ -66,3 +66,27 @@ export function selfCpuMs() {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 }
+
+/**
+ * The CPU so far of the live children of `pid` and of the children they reaped (a launcher shell
+ * and the ss runs it has waited for, the ebpf loader), in ms, to one tick each.
+ */
+export function liveChildrenCpuMs(pid) {
+  let total = 0;
+  let tasks;
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tasks) {
+    let children = '';
+    try {
+      children = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const child of children.trim().split(' ')) if (child !== '') total += processWithChildrenCpuMs(Number(child));
+  }
+  return total;
+}
