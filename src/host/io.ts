@@ -1,13 +1,13 @@
 // The real HostIO: files under /proc, and child processes run with an argument array (never parsed
 // by a shell; ss runs under the launcher, launcher.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { execa } from 'execa';
-import { Launcher } from './launcher.js';
+import { Launcher, type LaunchError } from './launcher.js';
 import { LineSplitter } from './lines.js';
 import type { ChildExit, ChildHandle, HostIO, SpawnSpec } from './types.js';
 
@@ -166,39 +166,48 @@ async function runLines(file: string, args: readonly string[], onLines: OnLines,
   if (!hasSpoolRoom()) return runLinesPiped(file, args, onLines, options);
   const launcher = launcherFor(file, args);
   if (launcher) {
-    const { spool, size } = await launcher.run(options?.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     try {
-      if (size > MAX_CHILD_OUTPUT) throw new Error(`${file} printed more than ${MAX_CHILD_OUTPUT} bytes`);
-      lastSpooledBytes = size;
-      await readBlocks(spool, 0, onLines);
-    } finally {
-      launcher.release();
+      await launcher.use(options?.timeoutMs ?? DEFAULT_TIMEOUT_MS, (spool, size) => readSpool(file, spool, size, onLines));
+      return;
+    } catch (err) {
+      // No file for the output (the temp directory went read-only, say): spawned as below.
+      if ((err as LaunchError).code !== 'ENOSPOOL') throw err;
     }
-    return;
   }
   const spool = openSpool();
   if (spool === undefined) return runLinesPiped(file, args, onLines, options);
   try {
     await runChild(file, args, spool, options);
-    const size = fstatSync(spool).size;
-    if (size > MAX_CHILD_OUTPUT) throw new Error(`${file} printed more than ${MAX_CHILD_OUTPUT} bytes`);
-    lastSpooledBytes = size;
-    // From the start: the child moved the file offset, which it shares, to the end.
-    await readBlocks(spool, 0, onLines);
+    await readSpool(file, spool, fstatSync(spool).size, onLines);
   } finally {
     closeSync(spool);
   }
 }
 
-/** The launcher for this command, made on first use; undefined without /bin/sh or a spool. */
+/** A child's output, `size` bytes spooled, to onLines; from the start, whatever the file offset. */
+function readSpool(file: string, spool: number, size: number, onLines: OnLines): Promise<void> {
+  if (size > MAX_CHILD_OUTPUT) throw new Error(`${file} printed more than ${MAX_CHILD_OUTPUT} bytes`);
+  lastSpooledBytes = size;
+  return readBlocks(spool, 0, onLines);
+}
+
+/**
+ * Whether runLines starts programs through launchers (where /bin/sh is there); off, the agent
+ * spawns each run itself. The tests turn it off to reach that path.
+ */
+export const launcherUse = { enabled: true };
+
+/** The launcher for this command, made on first use; undefined without /bin/sh or the program. */
 function launcherFor(file: string, args: readonly string[]): Launcher | undefined {
+  if (!launcherUse.enabled) return undefined;
   const key = JSON.stringify([file, ...args]);
   let launcher = launchers.get(key);
   if (launcher === undefined && Launcher.available()) {
-    const spool = openSpool();
-    if (spool === undefined) return undefined;
+    // Not found: spawned by the agent, whose spawn reports ENOENT as before.
+    const path = Launcher.resolve(file);
+    if (path === undefined) return undefined;
     killChildrenOnExit();
-    launchers.set(key, (launcher = new Launcher(file, args, spool, MAX_CHILD_STDERR)));
+    launchers.set(key, (launcher = new Launcher(path, args, openSpool, MAX_CHILD_STDERR)));
   }
   return launcher;
 }
@@ -214,7 +223,8 @@ function openSpool(): number | undefined {
   const path = join(dir, `netproc-agent-${process.getBuiltinModule('node:crypto').randomUUID()}`);
   let fd: number;
   try {
-    fd = openSync(path, 'wx+', 0o600);
+    // Appending: a launcher's shell hands the same open file to each run, emptied in between.
+    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND, 0o600);
   } catch {
     return undefined;
   }

@@ -183,8 +183,11 @@ async function scanProcess(
     }
     options.live.add(owner);
   } catch (err) {
+    // Its netns link failed after its table was read: the process is as good as not read.
     scan.held.delete(owner);
     scan.dirs.delete(owner);
+    const cached = scan.fromCache.lastIndexOf(owner);
+    if (cached !== -1) scan.fromCache.splice(cached, 1);
     scanFailed(err, owner, scan, options.state);
   }
 }

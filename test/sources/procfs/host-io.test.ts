@@ -60,8 +60,21 @@ describe('hostIO.stat on /proc, what the caches of fd tables and of identities r
     try {
       // Until it has exec'd sleep, the child is a copy of this process, with its fds.
       while (!readlinkOrEmpty(`/proc/${child.pid}/exe`).endsWith('/sleep')) await new Promise((r) => setTimeout(r, 10));
-      const before = await hostIO.stat(`/proc/${child.pid}/fd`);
-      expect(before.size).toBe(countsFds ? readdirSync(`/proc/${child.pid}/fd`).length : 0);
+      // Just after exec, sleep's loader and locale still open and close files (a file being
+      // opened counts before it is listed): let it settle into its sleep, then compare with
+      // listings taken on both sides of the stat() that agree.
+      await new Promise((r) => setTimeout(r, 300));
+      const count = (): number => readdirSync(`/proc/${child.pid}/fd`).length;
+      let before = await hostIO.stat(`/proc/${child.pid}/fd`);
+      for (let tries = 0; ; tries++) {
+        const listed = count();
+        before = await hostIO.stat(`/proc/${child.pid}/fd`);
+        if (count() === listed || tries === 50) {
+          expect(before.size).toBe(countsFds ? listed : 0);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
       // The same process: the same directory, seconds apart.
       await new Promise((r) => setTimeout(r, 1100));
       expect((await hostIO.stat(`/proc/${child.pid}/fd`)).ino).toBe(before.ino);

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hostIO } from '../../../src/host/io.js';
+import { hostIO, killRunningChildren, launcherUse } from '../../../src/host/io.js';
 import { eventually } from '../../helpers/agent.js';
 import { readlinkOrEmpty } from '../../helpers/links.js';
 
@@ -51,11 +51,15 @@ function openSpools(): string[] {
   return fds.map((fd) => readlinkOrEmpty(`/proc/self/fd/${fd}`)).filter((target) => target.startsWith(`${spoolDir}/`));
 }
 
+afterAll(() => killRunningChildren()); // the launchers the tests started
+
 describe.each([
-  ['spooled through a temp file', () => undefined, 1],
+  ['spooled through a temp file, run by a launcher', () => undefined, 1],
+  ['spooled through a temp file, spawned by the agent itself (no launcher)', () => void (launcherUse.enabled = false), 1],
   ['through a pipe, when the temp directory is unusable', () => void (process.env.TMPDIR = join(spoolDir, 'missing')), 0],
 ])('hostIO.runLines, %s', (_, setUp, spools) => {
   beforeEach(setUp);
+  afterEach(() => void (launcherUse.enabled = true));
 
   it(`reads the output ${spools ? 'back from an unlinked file' : 'from the pipe'}`, async () => {
     const seen: string[][] = [];
@@ -141,18 +145,37 @@ describe('hostIO.runLines through the launcher (a long-lived /bin/sh, so the age
   it('after a run past its timeout, kills the shell and the program, and runs the next under a new shell', async () => {
     const flag = join(spoolDir, 'slow');
     writeFileSync(flag, '');
-    // Slow while the flag exists; then a quick report of its parent.
+    // Slow while the flag exists (writing its pid there); then a quick report of its parent.
     const script = `const fs = require('fs'); if (fs.existsSync(${JSON.stringify(flag)})) { fs.writeFileSync(${JSON.stringify(flag)}, String(process.pid)); setTimeout(() => {}, 60_000); } else ${REPORT}`;
-    const slow = hostIO.runLines!(process.execPath, ['-e', script], () => {}, { timeoutMs: 500 });
-    await expect(slow).rejects.toThrow(/timed out after 500 ms/);
-    const program = Number(readFileSync(flag, 'utf8'));
-    expect(program).toBeGreaterThan(0);
+    const slow = hostIO.runLines!(process.execPath, ['-e', script], () => {}, { timeoutMs: 3000 });
+    const program = await eventually(async () => Number(readFileSync(flag, 'utf8')) || undefined, 3000, 'the slow program to start');
+    const stat = readFileSync(`/proc/${program}/stat`, 'utf8');
+    const shell = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    expect(cmdline(shell)).toContain('netproc-launcher');
+    await expect(slow).rejects.toThrow(/timed out after 3000 ms/);
     const gone = (pid: number): boolean => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    await eventually(async () => (gone(program) ? true : undefined), 5000, 'the slow program to be killed');
+    await eventually(async () => (gone(program) && gone(shell) ? true : undefined), 5000, 'the slow program and its shell to be killed');
     rmSync(flag);
     const blocks: string[] = [];
     await hostIO.runLines!(process.execPath, ['-e', script], (text) => blocks.push(text));
     const { ppid } = JSON.parse(blocks.join('')) as { ppid: number };
+    expect(ppid).not.toBe(shell);
+    expect(cmdline(ppid)).toContain('netproc-launcher');
+  });
+
+  it('gives the program /dev/null as stdin, and not the shell\'s fd 3', async () => {
+    const script = 'const fs = require("fs"); process.stdout.write(JSON.stringify([fs.readlinkSync("/proc/self/fd/0"), fs.existsSync("/proc/self/fd/3") ? fs.readlinkSync("/proc/self/fd/3") : null]))';
+    const [stdin, fd3] = JSON.parse((await blocksOf(process.execPath, ['-e', script])).join('')) as [string, string | null];
+    expect(stdin).toBe('/dev/null');
+    // Node opens fds of its own from 3 on (epoll, eventfd); none is the spool.
+    expect(fd3 ?? '').not.toMatch(/netproc-agent-/);
+  });
+
+  it('runs a program named without a slash from PATH, as a file: never a shell builtin', async () => {
+    // `eval` is a builtin; with no file of that name on PATH there is nothing to run.
+    await expect(blocksOf('eval', ['touch', join(spoolDir, 'evaluated')])).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(existsSync(join(spoolDir, 'evaluated'))).toBe(false);
+    const { ppid } = JSON.parse((await blocksOf('node', ['-e', REPORT, `path-${process.hrtime.bigint()}`])).join('')) as { ppid: number };
     expect(cmdline(ppid)).toContain('netproc-launcher');
   });
 
