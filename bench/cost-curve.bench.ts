@@ -1,8 +1,8 @@
 // The cost curve: what one collection cycle costs at 1,000, 10,000 and 50,000 established loopback
 // sockets, held by 10 and by 1,000 processes. Per size: CPU and wall time per cycle of the ss and
 // procfs sources (agent-worker.mjs, as in sockets.bench.ts) next to raw `ss -tuanpi` on the same
-// sockets in the same rounds, and raw ss with the ss source's own arguments (SS_ARGS); the ebpf engine's CPU per interval (when it is built); and the whole
-// agent as shipped (default sources, Prometheus and OTLP on): its RSS, its CPU per interval, the
+// sockets in the same rounds, and raw ss with the ss source's own arguments (SS_ARGS); the ebpf
+// engine's CPU per interval (when it is built); and the whole agent as shipped (default sources, Prometheus and OTLP on): its RSS, its CPU per interval, the
 // size of /metrics and the time to serve one scrape, the size of one OTLP export.
 // Goals (issue 12): ss source <= 1.5x raw `ss -tuanpi` CPU at every size; procfs <= 100 ms CPU per
 // cycle at 10,000 sockets and <= 500 ms at 50,000; agent RSS <= 150 MB at 50,000 sockets held by

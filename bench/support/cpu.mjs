@@ -35,25 +35,32 @@ export function processCpuMs(pid) {
   return stat === undefined ? 0 : ticksMs(stat, UTIME_AFTER_COMM);
 }
 
+/** The text of /proc/PID/task/TID/`name` for each thread of `pid` that could be read; none once it is gone. */
+function taskFiles(pid, name) {
+  let tasks;
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const texts = [];
+  for (const tid of tasks) {
+    try {
+      texts.push(readFileSync(`/proc/${pid}/task/${tid}/${name}`, 'utf8'));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return texts;
+}
+
 /**
  * CPU of every thread of `pid` so far, in ms, to the nanosecond: the first field of each task's
  * schedstat (time on a CPU, ns). 0 once the process is gone.
  */
 export function processCpuMsPrecise(pid) {
   let ns = 0;
-  let tasks;
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return 0;
-  }
-  for (const tid of tasks) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ', 1)[0]);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
+  for (const schedstat of taskFiles(pid, 'schedstat')) ns += Number(schedstat.split(' ', 1)[0]);
   return ns / 1e6;
 }
 
@@ -73,19 +80,7 @@ export function selfCpuMs() {
  */
 export function liveChildrenCpuMs(pid) {
   let total = 0;
-  let tasks;
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return 0;
-  }
-  for (const tid of tasks) {
-    let children = '';
-    try {
-      children = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
-    } catch {
-      continue;
-    }
+  for (const children of taskFiles(pid, 'children')) {
     for (const child of children.trim().split(' ')) if (child !== '') total += processWithChildrenCpuMs(Number(child));
   }
   return total;

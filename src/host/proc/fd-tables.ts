@@ -102,7 +102,7 @@ export function ownersOf(held: Map<number, number[]>): Map<number, number | numb
 export async function scanProcesses(io: HostIO, root: string, maxAgeMs: number, state: FdTableState, namespaces = true): Promise<Scan> {
   const scan: Scan = { held: new Map(), fromCache: [], namespaces: new Map(), dirs: new Map(), denied: 0, failed: 0 };
   // The agent's own netns first, so it is read even when no other PID can be inspected.
-  const self = namespaces ? await io.readlink(`${root}/self/ns/net`).then(parseNsInode, () => undefined) : undefined;
+  const self = namespaces ? await readNetns(io, root, 'self').catch(() => undefined) : undefined;
   if (self !== undefined) scan.namespaces.set(self, 'self');
   const pids = (await io.readdir(root)).filter((name) => /^\d+$/.test(name));
   const live = new Set<number>();
@@ -117,7 +117,7 @@ export async function scanProcesses(io: HostIO, root: string, maxAgeMs: number, 
     // process's netns again; a rare cycle that costs what every cycle cost without the cache.
     for (const [netns, pid] of [...scan.namespaces]) if (pid !== 'self') scan.namespaces.delete(netns);
     for (const [pid, known] of netnsOf) {
-      const netns = known.kept ? await io.readlink(`${root}/${pid}/ns/net`).then(parseNsInode, () => undefined) : known.netns;
+      const netns = known.kept ? await readNetns(io, root, pid).catch(() => undefined) : known.netns;
       const table = state.tables.get(Number(pid));
       if (known.kept && table) table.netns = netns;
       if (netns !== undefined && !scan.namespaces.has(netns)) scan.namespaces.set(netns, pid);
@@ -138,10 +138,14 @@ async function representativesHold(
 ): Promise<boolean> {
   for (const [netns, pid] of scan.namespaces) {
     if (netnsOf.get(pid)?.kept !== true) continue;
-    const now = await io.readlink(`${root}/${pid}/ns/net`).then(parseNsInode, () => undefined);
-    if (now !== netns) return false;
+    if ((await readNetns(io, root, pid).catch(() => undefined)) !== netns) return false;
   }
   return true;
+}
+
+/** The inode of the netns `pid` lives in (undefined for an odd link); rejects as readlink does. */
+async function readNetns(io: HostIO, root: string, pid: string): Promise<number | undefined> {
+  return parseNsInode(await io.readlink(`${root}/${pid}/ns/net`));
 }
 
 /** PID -> the netns it was found in this cycle, and whether that was served from the cache. */
@@ -166,16 +170,15 @@ async function scanProcess(
   const owner = Number(pid);
   try {
     const { namespaces, state, netnsOf } = options;
-    const readNetns = async () => parseNsInode(await io.readlink(`${root}/${pid}/ns/net`));
     // A process with no netns kept: its link first, so that one the agent may not inspect fails
     // before its fd table is read.
-    let netns = namespaces && state.tables.get(owner)?.netns === undefined ? await readNetns() : undefined;
+    let netns = namespaces && state.tables.get(owner)?.netns === undefined ? await readNetns(io, root, pid) : undefined;
     const kept = await readFdTable(io, root, owner, scan, options);
     if (namespaces) {
       // A table served as kept serves its netns too; a table read again has the link read again.
       const fromCache = netns === undefined && kept?.netns !== undefined;
       if (fromCache) netns = kept!.netns;
-      else if (netns === undefined) netns = await readNetns();
+      else if (netns === undefined) netns = await readNetns(io, root, pid);
       const table = state.tables.get(owner);
       if (table) table.netns = netns;
       netnsOf.set(pid, { netns, kept: fromCache });

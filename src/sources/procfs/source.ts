@@ -60,12 +60,13 @@ async function collect(io: HostIO, root: string, ownership: SocketOwners): Promi
     }
   }
 
-  const owners = await ownership.owners(scan, listedInodes(tables));
+  const listed = listedInodes(tables);
+  const owners = await ownership.owners(scan, listed);
 
   const sockets: SocketRecord[] = [];
   // Should two tables list a socket (a netns read twice, through a process that moved to it
   // meanwhile), keep the first.
-  const repeated = repeatedInodes(tables);
+  const repeated = repeatedInodes(listed);
   const seenTuples = new Set<string>();
   for (const { netns, transport, entries } of tables) {
     for (const entry of entries) {
@@ -97,15 +98,10 @@ async function collect(io: HostIO, root: string, ownership: SocketOwners): Promi
  * The inodes listed more than once, each mapped to false (not yet taken). Found by sorting: a Set
  * of every inode costs about 0.3 µs a socket (V8 grows it by rehashing), ten times the sort.
  */
-function repeatedInodes(tables: Array<{ entries: NetEntry[] }>): Map<number, boolean> {
-  let count = 0;
-  for (const { entries } of tables) count += entries.length;
-  const inodes = new Float64Array(count);
-  let i = 0;
-  for (const { entries } of tables) for (const { inode } of entries) inodes[i++] = inode;
-  inodes.sort();
+function repeatedInodes(listed: readonly number[]): Map<number, boolean> {
+  const inodes = Float64Array.from(listed).sort();
   const repeated = new Map<number, boolean>();
-  for (let j = 1; j < count; j++) if (inodes[j] === inodes[j - 1] && inodes[j] !== 0) repeated.set(inodes[j]!, false);
+  for (let i = 1; i < inodes.length; i++) if (inodes[i] === inodes[i - 1] && inodes[i] !== 0) repeated.set(inodes[i]!, false);
   return repeated;
 }
 
